@@ -1,0 +1,7 @@
+"""``python -m xlseg``: the same as the ``xlseg`` command."""
+
+import sys
+
+from xlseg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""Segment a saved workbook and write the result sheets into a workbook file.
+
+The headless path shared by ``xlseg run``, ``xlseg batch`` and ``xlseg demo``:
+read the two tables, merge the workbook's settings sheet with the caller's
+options, run the engine, describe the output as a report, render the report's
+sheets with XlsxWriter and insert them into the target package part by part,
+then write through a verified temporary file. The user's own parts are never
+rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from xlseg.analysis import Progress, SegmentationResult, segment
+from xlseg.errors import XlsegError
+from xlseg.package_insert import insert_sheets
+from xlseg.reading import read_workbook
+from xlseg.report import build_report
+from xlseg.safe_write import check_not_open_in_excel, write_verified
+from xlseg.settings import SETTINGS_SHEET, merge_settings, parse_settings
+from xlseg.xlsx_render import render_xlsx
+
+OUTPUT_SUFFIX = ".segmented"
+ENGINE_KEYS = ("k", "k_min", "k_max", "method", "metric", "seed", "gap_refs", "gap_reference")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one workbook run did."""
+
+    book: Path
+    output: Path
+    result: SegmentationResult
+    sheets: tuple[str, ...]
+    replaced: tuple[str, ...]
+    backup: Path | None
+
+
+def default_output(book: Path) -> Path:
+    """``<name>.segmented.<ext>`` beside the book; an output's name is kept as it is.
+
+    Re-running on ``WineKMC.segmented.xlsx`` therefore updates that file (with
+    a backup) rather than piling up ``.segmented.segmented`` copies.
+    """
+    stem = book.stem.removesuffix(OUTPUT_SUFFIX)
+    return book.with_name(f"{stem}{OUTPUT_SUFFIX}{book.suffix}")
+
+
+def run_workbook(
+    book: Path,
+    *,
+    output: Path | None = None,
+    in_place: bool = False,
+    into: Path | None = None,
+    options: Mapping[str, object] | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Segment the tables of ``book`` and write the result sheets.
+
+    Parameters
+    ----------
+    book : Path
+        Workbook holding the offers and transactions.
+    output : Path, optional
+        Where to write; default `default_output` of the target.
+    in_place : bool
+        Write into the target itself, keeping a backup.
+    into : Path, optional
+        Another existing workbook (a dashboard) that receives the sheets
+        instead of ``book``.
+    options : mapping, optional
+        Settings from the caller (command line); they win over the
+        workbook's ``xlseg settings`` sheet. ``None`` values are ignored.
+    progress : callable, optional
+        ``progress(step, done, total)``.
+    """
+    options = dict(options or {})
+    if in_place and output is not None:
+        raise XlsegError("use either --in-place or -o/--output, not both")
+    target = Path(into) if into is not None else Path(book)
+    if into is not None and not target.is_file():
+        raise XlsegError(f"file '{target}': the workbook given with --into does not exist")
+    destination = target if in_place else Path(output) if output else default_output(target)
+    if destination.suffix.lower() != target.suffix.lower():
+        raise XlsegError(
+            f"file '{destination.name}': the output must keep the extension of "
+            f"'{target.name}' ({target.suffix}), since the parts are copied from it"
+        )
+    tables = read_workbook(
+        book,
+        offers_sheet=options.get("offers_sheet"),
+        transactions_sheet=options.get("transactions_sheet"),
+    )
+    from_sheet = parse_settings(
+        tables.settings, where=f"file '{Path(book).name}', sheet '{SETTINGS_SHEET}'"
+    )
+    settings = merge_settings(from_sheet, options)
+    result = segment(
+        tables.offers,
+        tables.transactions,
+        offers_source=tables.offers_source,
+        transactions_source=tables.transactions_source,
+        progress=progress,
+        **{key: settings[key] for key in ENGINE_KEYS},
+    )
+    for path in {target, destination}:
+        check_not_open_in_excel(path)
+    sheets = render_xlsx(build_report(result))
+    data, inserted = insert_sheets(target, sheets)
+    backup_wanted = destination.resolve() == target.resolve()
+    written = write_verified(
+        data, destination, untouched_parts=inserted.untouched_parts, backup=backup_wanted
+    )
+    return RunOutcome(
+        book=Path(book),
+        output=written,
+        result=result,
+        sheets=inserted.sheets,
+        replaced=inserted.replaced,
+        backup=_backup_name(destination) if backup_wanted else None,
+    )
+
+
+def _backup_name(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.bak{path.suffix}")
