@@ -33,6 +33,9 @@ CUSTOMER_COLUMNS = (
     "PCA y",
 )
 
+SELF_SIZING_METHODS = ("affinity", "dbscan")
+"""Methods that find their own number of clusters and take no K."""
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -173,8 +176,9 @@ def segment(
     )
     chosen_k = _resolve_k(k, selection, matrix.shape[0])
     extra = dict(method_params or {})
+    n_clusters = None if method in SELF_SIZING_METHODS else chosen_k
     chosen = cluster(
-        x, method, n_clusters=chosen_k, seed=seed, metric=metric, n_init=n_init, **extra
+        x, method, n_clusters=n_clusters, seed=seed, metric=metric, n_init=n_init, **extra
     )
     if progress:
         progress("methods", 0, 1)

@@ -19,7 +19,7 @@ from xlseg.errors import XlsegError
 from xlseg.package_insert import insert_sheets
 from xlseg.reading import read_workbook
 from xlseg.report import build_report
-from xlseg.safe_write import check_not_open_in_excel, write_verified
+from xlseg.safe_write import backup_path, check_not_open_in_excel, write_verified
 from xlseg.settings import SETTINGS_SHEET, merge_settings, parse_settings
 from xlseg.xlsx_render import render_xlsx
 
@@ -120,9 +120,5 @@ def run_workbook(
         result=result,
         sheets=inserted.sheets,
         replaced=inserted.replaced,
-        backup=_backup_name(destination) if backup_wanted else None,
+        backup=backup_path(destination) if backup_wanted else None,
     )
-
-
-def _backup_name(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.bak{path.suffix}")
