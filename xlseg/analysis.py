@@ -53,7 +53,8 @@ class SegmentationResult:
         Elbow, silhouette, gap statistic, Calinski-Harabasz and Davies-Bouldin
         per K, with the recommended K, its reasons and the structure verdict.
     k : int
-        The K used: the recommendation, or the user's fixed K.
+        The K used: the recommendation, or the user's fixed K; for methods
+        that find their own number of clusters, the number they found.
     clustering : Clustering
         The chosen method's labels and diagnostics.
     customers : DataFrame
@@ -180,6 +181,7 @@ def segment(
     chosen = cluster(
         x, method, n_clusters=n_clusters, seed=seed, metric=metric, n_init=n_init, **extra
     )
+    used_k = chosen.n_clusters if n_clusters is None else chosen_k
     if progress:
         progress("methods", 0, 1)
     comparison, _ = compare_methods(x, chosen_k, seed=seed, metric=metric, n_init=n_init, **extra)
@@ -190,7 +192,7 @@ def segment(
     customers = _customer_table(matrix, chosen, profiles, pca)
     parameters = {
         "k": k,
-        "k_used": chosen_k,
+        "k_used": used_k,
         "k_min": selection.k_min,
         "k_max": selection.k_max,
         "method": method,
@@ -206,7 +208,7 @@ def segment(
         inputs=inputs,
         matrix=matrix,
         k_selection=selection,
-        k=chosen_k,
+        k=used_k,
         clustering=chosen,
         customers=customers,
         profiles=profiles,
