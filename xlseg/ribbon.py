@@ -1,0 +1,148 @@
+"""The Python side of the Excel ribbon: one function per button.
+
+The add-in's VBA (``workbook_templates/XlsegRibbon.bas``) calls these through
+xlwings' ``RunPython``. Every analysis button does the same work: read the
+two tables and the ``xlseg settings`` sheet of the workbook that called,
+run the engine once (`xlseg.analysis.segment`), describe the output
+(`xlseg.report.build_report`) and write the sheets that button is about into
+the open workbook (`xlseg.live_writer.write_report_live`). Running the whole
+engine for one sheet keeps every sheet consistent with the others: the K on
+the segments sheet is the K the K-selection sheet recommends.
+
+Problems end in a message box, never a traceback: an `XlsegError` shows its
+one-line message (it names the sheet, row and column to fix); anything else
+shows its type and message, and its traceback goes to the log.
+
+Each function takes ``book=None`` and then works on ``xlwings.Book.caller()``;
+tests pass a stand-in book instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import xlwings as xw
+
+from xlseg.analysis import segment
+from xlseg.errors import XlsegError
+from xlseg.live_tables import read_book, read_settings
+from xlseg.live_writer import write_report_live, write_values
+from xlseg.report import SHEET_PREFIX, build_report
+from xlseg.settings import SETTINGS, SETTINGS_SHEET, merge_settings, parse_settings
+from xlseg.workbook_run import ENGINE_KEYS
+
+__all__ = [
+    "build_matrix",
+    "choose_k",
+    "cluster",
+    "compare_methods",
+    "profile_segments",
+    "run_all",
+    "settings",
+]
+
+ALERT_TITLE = "xlseg"
+
+_log = logging.getLogger(__name__)
+_SETTINGS_WIDTHS = (18.0, 14.0, 70.0)
+
+
+def build_matrix(book: Any = None) -> None:
+    """Ribbon "Build matrix": the customer x offer matrix sheet."""
+    _analyse(book, ("Matrix",))
+
+
+def choose_k(book: Any = None) -> None:
+    """Ribbon "Choose K": elbow, silhouette and gap statistic by K."""
+    _analyse(book, ("K selection",))
+
+
+def cluster(book: Any = None) -> None:
+    """Ribbon "Cluster": the customers' segments and their silhouette plot."""
+    _analyse(book, ("Segments", "Silhouette"))
+
+
+def profile_segments(book: Any = None) -> None:
+    """Ribbon "Profile segments": sizes, take-up, top offers and lifts per segment."""
+    _analyse(book, ("Profiles",))
+
+
+def compare_methods(book: Any = None) -> None:
+    """Ribbon "Compare methods": the five clustering methods side by side."""
+    _analyse(book, ("Methods",))
+
+
+def run_all(book: Any = None) -> None:
+    """Ribbon "Run all": every output sheet, replacing all earlier ones."""
+    _analyse(book, None)
+
+
+def settings(book: Any = None) -> None:
+    """Ribbon "Settings": show the ``xlseg settings`` sheet, creating it with the defaults.
+
+    A new sheet lists ``Setting | Value | Help``, one row per setting of
+    `xlseg.settings.SETTINGS` with its default, and gives the settings that
+    have a fixed set of values (method, metric, gap reference) a drop-down.
+    An existing sheet is only activated: it holds the analyst's choices.
+    """
+    book = _caller(book)
+    try:
+        existing = next(
+            (s for s in book.sheets if s.name.casefold() == SETTINGS_SHEET.casefold()), None
+        )
+        if existing is not None:
+            existing.activate()
+            return
+        sheet = book.sheets.add(SETTINGS_SHEET, after=book.sheets[-1])
+        rows = [["Setting", "Value", "Help"]]
+        rows += [[s.key, s.default, s.help] for s in SETTINGS]
+        write_values(sheet, (0, 0), rows)
+        sheet.range((1, 1), (1, 3)).font.bold = True
+        for column, width in enumerate(_SETTINGS_WIDTHS, start=1):
+            sheet.range((1, column)).column_width = width
+        for row, setting in enumerate(SETTINGS, start=2):
+            if setting.choices:
+                sheet.range((row, 2)).data_validation.set_list(list(setting.choices))
+        sheet.activate()
+    except Exception as error:  # noqa: BLE001 - a ribbon button must end in a message box
+        _alert(book, error)
+
+
+def _caller(book: Any) -> Any:
+    return xw.Book.caller() if book is None else book
+
+
+def _analyse(book: Any, sheets: Sequence[str] | None) -> None:
+    """Read, run the engine once, and write ``sheets`` (names without the prefix; None: all)."""
+    book = _caller(book)
+    try:
+        where = f"workbook '{book.name}', sheet '{SETTINGS_SHEET}'"
+        options = merge_settings(parse_settings(read_settings(book), where=where))
+        tables = read_book(
+            book,
+            offers_sheet=options["offers_sheet"],
+            transactions_sheet=options["transactions_sheet"],
+        )
+        result = segment(
+            tables.offers,
+            tables.transactions,
+            offers_source=tables.offers_source,
+            transactions_source=tables.transactions_source,
+            **{key: options[key] for key in ENGINE_KEYS},
+        )
+        names = None if sheets is None else [SHEET_PREFIX + name for name in sheets]
+        write_report_live(book, build_report(result), sheets=names)
+    except Exception as error:  # noqa: BLE001 - a ribbon button must end in a message box
+        _alert(book, error)
+
+
+def _alert(book: Any, error: Exception) -> None:
+    """One message box: the message of an `XlsegError`, type and message otherwise."""
+    if isinstance(error, XlsegError):
+        message = str(error)
+    else:
+        _log.error("xlseg ribbon: unexpected error", exc_info=error)
+        message = f"Unexpected error ({type(error).__name__}): {error}"
+    book.app.alert(message, title=ALERT_TITLE)
