@@ -20,7 +20,7 @@ from xlseg.analysis import segment
 from xlseg.errors import XlsegError
 from xlseg.live_tables import read_book
 from xlseg.live_writer import NOT_DRAWN_NOTE, is_output_sheet, write_report_live
-from xlseg.package_insert import OUTPUT_MARKER
+from xlseg.output_sheets import OUTPUT_MARKER
 from xlseg.reading import read_workbook
 from xlseg.report import ChartBlock, PictureBlock, TableBlock, build_report
 from xlseg.xlsx_render import render_xlsx

@@ -27,7 +27,8 @@ import xlsxwriter
 
 from conftest import corpus_files
 from xlseg.errors import XlsegError
-from xlseg.package_insert import OUTPUT_MARKER, insert_sheets, output_sheet_names
+from xlseg.output_sheets import OUTPUT_MARKER
+from xlseg.package_insert import insert_sheets, output_sheet_names
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -21,14 +21,15 @@ import pandas as pd
 
 from xlseg.errors import XlsegError
 from xlseg.live_writer import is_output_sheet
+from xlseg.output_sheets import SHEET_PREFIX
 from xlseg.reading import (
-    OUTPUT_PREFIX,
+    BookReader,
+    ExcelTable,
+    Region,
+    SheetInfo,
     WorkbookTables,
-    _Book,
-    _ExcelTable,
-    _Region,
-    _Sheet,
-    _unique,
+    read_tables,
+    unique_headers,
 )
 
 __all__ = ["read_book", "read_settings"]
@@ -62,25 +63,14 @@ def read_book(
         A table that cannot be found (listing the sheets and tables there
         are) or has no data rows, a setting given twice.
     """
-    reader = _LiveBook(book)
-    transactions = reader.locate("transactions", transactions_sheet, taken=None)
-    if transactions is None:
-        raise reader.not_found("transactions")
-    offers = reader.locate("offers", offers_sheet, taken=transactions)
-    if offers is None:
-        raise reader.not_found("offers")
-    return WorkbookTables(
-        offers=reader.load(offers),
-        transactions=reader.load(transactions),
-        offers_source=reader.source("offers", offers),
-        transactions_source=reader.source("transactions", transactions),
-        settings=reader.settings(),
+    return read_tables(
+        LiveBookReader(book), offers_sheet=offers_sheet, transactions_sheet=transactions_sheet
     )
 
 
 def read_settings(book: Any) -> dict[str, str]:
     """``Setting -> Value`` text of the workbook's ``xlseg settings`` sheet (empty if none)."""
-    return _LiveBook(book).settings()
+    return LiveBookReader(book).settings()
 
 
 def _text(value: object) -> str | None:
@@ -96,23 +86,25 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-class _LiveBook(_Book):
-    """`xlseg.reading`'s book reader, answering from an open xlwings Book."""
+class LiveBookReader(BookReader):
+    """`xlseg.reading.BookReader` answering from an open xlwings Book."""
 
     def __init__(self, book: Any) -> None:
+        super().__init__(
+            PurePath(book.name).name,
+            [
+                SheetInfo(
+                    name=sheet.name,
+                    is_worksheet=True,
+                    is_output=is_output_sheet(sheet)
+                    or sheet.name.casefold().startswith(SHEET_PREFIX),
+                    tables=tuple(_excel_table(sheet.name, table) for table in sheet.tables),
+                )
+                for sheet in book.sheets
+            ],
+        )
         self.book = book
-        self.path = PurePath(book.name)
-        self._tops = {}
         self._values: dict[str, tuple[list[list[object]], int, int]] = {}
-        self.sheets = [
-            _Sheet(
-                name=sheet.name,
-                is_worksheet=True,
-                is_output=is_output_sheet(sheet) or sheet.name.casefold().startswith(OUTPUT_PREFIX),
-                tables=tuple(_excel_table(sheet.name, table) for table in sheet.tables),
-            )
-            for sheet in book.sheets
-        ]
 
     def _cells(self, sheet: str) -> tuple[list[list[object]], int, int]:
         """The used range's values and its 0-based first row and column, read once."""
@@ -122,13 +114,13 @@ class _LiveBook(_Book):
             self._values[sheet] = (values, used.row - 1, used.column - 1)
         return self._values[sheet]
 
-    def _grid(self, sheet: str, n_rows: int | None) -> tuple[list[list[str | None]], int]:
+    def grid(self, sheet: str, n_rows: int | None) -> tuple[list[list[str | None]], int]:
         values, row0, col0 = self._cells(sheet)
         grid: list[list[str | None]] = [[] for _ in range(row0)]
         grid += [[_text(v) for v in row] for row in values]
         return (grid if n_rows is None else grid[:n_rows]), col0
 
-    def load(self, region: _Region) -> pd.DataFrame:
+    def load(self, region: Region) -> pd.DataFrame:
         values, row0, col0 = self._cells(region.sheet)
         first = region.header_row + 1 - row0
         stop = None if region.data_rows is None else first + region.data_rows
@@ -139,19 +131,19 @@ class _LiveBook(_Book):
                 rows.pop()
         if not rows:
             raise XlsegError(
-                f"file '{self.path.name}', {region.describe()}: no data rows below the header "
+                f"file '{self.file}', {region.describe()}: no data rows below the header "
                 f"row {region.header_row + 1}"
             )
-        return pd.DataFrame(rows, columns=_unique(region.headers))
+        return pd.DataFrame(rows, columns=unique_headers(region.headers))
 
 
-def _excel_table(sheet: str, table: Any) -> _ExcelTable:
+def _excel_table(sheet: str, table: Any) -> ExcelTable:
     whole = table.range
     n_rows, n_columns = whole.shape
     has_header = bool(table.show_headers)
     header = table.header_row_range.options(ndim=2).value[0] if has_header else []
     totals = 1 if table.show_totals else 0
-    return _ExcelTable(
+    return ExcelTable(
         name=table.name,
         sheet=sheet,
         header_row=whole.row - 1,

@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xlseg.package_insert import OUTPUT_MARKER, _unique_sheet_name
+from xlseg.output_sheets import OUTPUT_MARKER, unique_sheet_name
 from xlseg.report import ChartBlock, PictureBlock, Report, SheetSpec, TableBlock, TextBlock
 from xlseg.xlsx_render import TABLE_STYLE
 
@@ -115,7 +115,7 @@ def write_report_live(
     for sheet in old:
         sheet.delete()
     if last is not None:
-        last.name = _unique_sheet_name("xlseg old", {s.name.casefold() for s in book.sheets})
+        last.name = unique_sheet_name("xlseg old", {s.name.casefold() for s in book.sheets})
     app = book.app
     updating = app.screen_updating
     app.screen_updating = False
@@ -123,7 +123,7 @@ def write_report_live(
     try:
         for spec in specs:
             taken = {s.name.casefold() for s in book.sheets}
-            sheet = book.sheets.add(_unique_sheet_name(spec.name, taken), after=book.sheets[-1])
+            sheet = book.sheets.add(unique_sheet_name(spec.name, taken), after=book.sheets[-1])
             sheet.names.add(OUTPUT_MARKER, _MARKER_REFERS_TO)
             _write_sheet(book, sheet, spec)
             written.append(sheet)

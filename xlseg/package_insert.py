@@ -52,10 +52,10 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape, unescape
 
 from xlseg.errors import XlsegError
+from xlseg.output_sheets import OUTPUT_MARKER, SHEET_NAME_MAX, unique_sheet_name
 
-__all__ = ["OUTPUT_MARKER", "InsertResult", "insert_sheets", "output_sheet_names"]
+__all__ = ["InsertResult", "insert_sheets", "output_sheet_names"]
 
-OUTPUT_MARKER = "_xlseg_output"
 """Hidden sheet-scoped defined name that marks the sheets xlseg wrote."""
 
 _MARKER_VALUE = "TRUE"
@@ -79,7 +79,6 @@ _ALREADY_COMPRESSED = {"png", "jpg", "jpeg", "gif", "emf", "wmf", "tif", "tiff"}
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 _SHEET_NAME_FORBIDDEN = set("[]:*?/\\")
-_SHEET_NAME_MAX = 31
 
 # Attribute values may be quoted with " or '.
 _ATTR = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -368,24 +367,14 @@ def output_sheet_names(book: bytes | Path) -> list[str]:
 
 def _check_sheet_name(name: str, label: str) -> None:
     problem = None
-    if not name or len(name) > _SHEET_NAME_MAX:
-        problem = f"must have 1 to {_SHEET_NAME_MAX} characters"
+    if not name or len(name) > SHEET_NAME_MAX:
+        problem = f"must have 1 to {SHEET_NAME_MAX} characters"
     elif _SHEET_NAME_FORBIDDEN & set(name):
         problem = "must not contain any of [ ] : * ? / \\"
     elif name.startswith("'") or name.endswith("'"):
         problem = "must not start or end with an apostrophe"
     if problem:
         raise XlsegError(f"sheet name '{name}' in {label} {problem}")
-
-
-def _unique_sheet_name(name: str, taken: set[str]) -> str:
-    """``name``, or ``name (2)``, ``name (3)``... shortened to fit 31 characters."""
-    candidate, number = name, 1
-    while candidate.casefold() in taken:
-        number += 1
-        suffix = f" ({number})"
-        candidate = name[: _SHEET_NAME_MAX - len(suffix)].rstrip("'") + suffix
-    return candidate
 
 
 def _sheet_reference(name: str) -> str:
@@ -916,7 +905,7 @@ class _Merge:
         new_names = []
         for sheet in self.src_book.sheets:
             _check_sheet_name(sheet.name, src.label)
-            name = _unique_sheet_name(sheet.name, taken_names)
+            name = unique_sheet_name(sheet.name, taken_names)
             taken_names.add(name.casefold())
             new_names.append(name)
             if name != sheet.name:

@@ -33,17 +33,23 @@ import pandas as pd
 import pyarrow as pa
 
 from xlseg.errors import XlsegError
+from xlseg.output_sheets import OUTPUT_MARKER, SHEET_PREFIX
 from xlseg.settings import SETTINGS_SHEET
 from xlseg.tables import TableSource, column_letter, find_customer_column, find_offer_column
 
 __all__ = [
     "OFFERS_SHEET_NAMES",
-    "OUTPUT_MARKER",
-    "OUTPUT_PREFIX",
     "TRANSACTIONS_SHEET_NAMES",
+    "BookReader",
+    "ExcelTable",
+    "FileBookReader",
+    "Region",
+    "SheetInfo",
     "WorkbookTables",
+    "read_tables",
     "read_workbook",
     "sheet_names",
+    "unique_headers",
 ]
 
 Role = Literal["offers", "transactions"]
@@ -71,12 +77,6 @@ TRANSACTIONS_SHEET_NAMES: tuple[str, ...] = (
     "Sales",
     "Sale",
 )
-
-#: Hidden sheet-scoped defined name that xlseg puts on each sheet it writes.
-OUTPUT_MARKER = "_xlseg_output"
-
-#: Prefix of the names of xlseg's own sheets (results and settings).
-OUTPUT_PREFIX = "xlseg "
 
 # Rows searched for a header row. A title block is a few rows; fifty leaves room
 # for notes above the table without scanning data rows as if they were headers.
@@ -117,7 +117,7 @@ class WorkbookTables:
 
 
 @dataclass(frozen=True)
-class _ExcelTable:
+class ExcelTable:
     """An Excel table (ListObject) as its part describes it; coordinates 0-based."""
 
     name: str
@@ -130,15 +130,15 @@ class _ExcelTable:
 
 
 @dataclass(frozen=True)
-class _Sheet:
+class SheetInfo:
     name: str
     is_worksheet: bool
     is_output: bool
-    tables: tuple[_ExcelTable, ...]
+    tables: tuple[ExcelTable, ...]
 
 
 @dataclass(frozen=True)
-class _Region:
+class Region:
     """The cells of one table on a worksheet; coordinates 0-based.
 
     ``headers`` are the header cells' text, which become the column names.
@@ -217,8 +217,22 @@ def read_workbook(
     that, the first row of mostly text cells. Columns end at the first empty
     header cell.
     """
-    path = Path(path)
-    book = _Book(path, _read_structure(path))
+    return read_tables(
+        FileBookReader(Path(path)),
+        offers_sheet=offers_sheet,
+        transactions_sheet=transactions_sheet,
+        require_offers=require_offers,
+    )
+
+
+def read_tables(
+    book: BookReader,
+    *,
+    offers_sheet: str | None = None,
+    transactions_sheet: str | None = None,
+    require_offers: bool = True,
+) -> WorkbookTables:
+    """`read_workbook` on any `BookReader` (a saved file or a workbook open in Excel)."""
     transactions = book.locate("transactions", transactions_sheet, taken=None)
     if transactions is None:
         raise book.not_found("transactions")
@@ -281,7 +295,7 @@ def _parse_ref(ref: str) -> tuple[int, int, int, int]:
     return top, left, bottom, right
 
 
-def _read_table(archive: zipfile.ZipFile, part: str, sheet: str) -> _ExcelTable:
+def _read_table(archive: zipfile.ZipFile, part: str, sheet: str) -> ExcelTable:
     root = ElementTree.fromstring(archive.read(part))
     ref = root.get("ref", "")
     top, left, bottom, right = _parse_ref(ref)
@@ -292,7 +306,7 @@ def _read_table(archive: zipfile.ZipFile, part: str, sheet: str) -> _ExcelTable:
     )
     if len(columns) != right - left + 1:
         raise ValueError(f"table part {part} names {len(columns)} columns for the range {ref}")
-    return _ExcelTable(
+    return ExcelTable(
         name=root.get("displayName") or root.get("name", ""),
         sheet=sheet,
         header_row=top,
@@ -325,7 +339,7 @@ def _check_file(path: Path) -> None:
         )
 
 
-def _read_structure(path: Path) -> list[_Sheet]:
+def _read_structure(path: Path) -> list[SheetInfo]:
     """Sheets in tab order with their kind, output marker and Excel tables."""
     _check_file(path)
     not_workbook = f"file '{path.name}' is not an Excel workbook (it holds no workbook part); "
@@ -359,8 +373,8 @@ def _read_structure(path: Path) -> list[_Sheet]:
                     for table_kind, target in _relationships(archive, part).values()
                     if kind == "worksheet" and table_kind == "table"
                 )
-                is_output = position in marked or name.casefold().startswith(OUTPUT_PREFIX)
-                sheets.append(_Sheet(name, kind == "worksheet", is_output, tables))
+                is_output = position in marked or name.casefold().startswith(SHEET_PREFIX)
+                sheets.append(SheetInfo(name, kind == "worksheet", is_output, tables))
     except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, ValueError) as error:
         raise XlsegError(
             f"file '{path.name}' could not be read as an Excel workbook ({error}); {_SAVE_AS}"
@@ -408,7 +422,7 @@ def _runs(row: Sequence[str | None]) -> list[tuple[int, int]]:
     return runs
 
 
-def _unique(headers: Sequence[str]) -> list[str]:
+def unique_headers(headers: Sequence[str]) -> list[str]:
     """Header texts as column names, a repeated one numbered: ``Offer #``, ``Offer # (2)``.
 
     fastexcel numbers repeats across the whole sheet row, so two tables side
@@ -430,47 +444,49 @@ def _plain_text(value: object) -> str | None:
     return str(value)
 
 
-class _Book:
-    """One open workbook: its structure, a fastexcel reader and a cache of sheet tops."""
+class BookReader:
+    """Finds the two tables in a workbook, whatever holds its cells.
 
-    def __init__(self, path: Path, sheets: list[_Sheet]) -> None:
-        self.path = path
+    Detection (which sheet or Excel table, where the header row is, what the
+    messages say) lives here once; a backend answers two questions only: a
+    sheet's top rows as text (`grid`) and a region's values (`load`). The
+    saved-file backend is `FileBookReader`; the open-in-Excel one is
+    `xlseg.live_tables.LiveBookReader`, so both read a workbook the same way.
+
+    Parameters
+    ----------
+    file : str
+        The workbook's file name, for messages.
+    sheets : list of SheetInfo
+        Sheets in tab order with their kind, output marker and Excel tables.
+    """
+
+    def __init__(self, file: str, sheets: list[SheetInfo]) -> None:
+        self.file = file
         self.sheets = sheets
-        try:
-            self.reader = fastexcel.read_excel(path)
-        except (fastexcel.FastExcelError, fastexcel.CalamineError) as error:
-            raise XlsegError(
-                f"file '{path.name}' could not be read as an Excel workbook ({error}); {_SAVE_AS}"
-            ) from None
         self._tops: dict[str, tuple[list[list[str | None]], int]] = {}
 
-    # Where things are ----------------------------------------------------------------------
+    def grid(self, sheet: str, n_rows: int | None) -> tuple[list[list[str | None]], int]:
+        """A sheet's first ``n_rows`` rows as text from Excel row 1, and its first column.
 
-    def _grid(self, sheet: str, n_rows: int | None) -> tuple[list[list[str | None]], int]:
-        """A sheet's first ``n_rows`` rows as text, from Excel row 1, and the first column's index.
-
-        ``skip_rows=0`` keeps leading empty rows, so grid row ``i`` is Excel row
-        ``i + 1``; the columns start at the sheet's first used column, whose
-        0-based index fastexcel reports as ``absolute_index``. Numbers come as
-        Excel shows them in General format (``3``, ``1.5``), booleans as
-        ``true``/``false``.
+        Grid row ``i`` is Excel row ``i + 1``; the second value is the 0-based
+        index of the sheet column the grid's first column stands for.
         """
-        with self._reading(sheet):
-            loaded = self.reader.load_sheet(
-                sheet, header_row=None, skip_rows=0, n_rows=n_rows, dtypes="string"
-            )
-            columns = loaded.available_columns()
-            frame = loaded.to_pandas()
-        grid = [[_plain_text(value) for value in row] for row in frame.itertuples(index=False)]
-        return grid, columns[0].absolute_index if columns else 0
+        raise NotImplementedError
+
+    def load(self, region: Region) -> pd.DataFrame:
+        """The region's data rows as a frame, header cells as column names."""
+        raise NotImplementedError
+
+    # Where things are ----------------------------------------------------------------------
 
     def _top(self, sheet: str) -> tuple[list[list[str | None]], int]:
         """`_grid` of the rows searched for a header, read once per sheet."""
         if sheet not in self._tops:
-            self._tops[sheet] = self._grid(sheet, _PEEK_ROWS)
+            self._tops[sheet] = self.grid(sheet, _PEEK_ROWS)
         return self._tops[sheet]
 
-    def _region_in_cells(self, sheet: str, role: Role, *, strict: bool) -> _Region | None:
+    def _region_in_cells(self, sheet: str, role: Role, *, strict: bool) -> Region | None:
         """The header row and columns of the role's table in a sheet's plain cells.
 
         ``strict`` accepts only headers in the engine's vocabulary; otherwise the
@@ -478,9 +494,9 @@ class _Book:
         """
         grid, offset = self._top(sheet)
 
-        def region(number: int, first: int, last: int) -> _Region:
+        def region(number: int, first: int, last: int) -> Region:
             headers = tuple(cell or "" for cell in grid[number][first : last + 1])
-            return _Region(sheet, number, offset + first, headers)
+            return Region(sheet, number, offset + first, headers)
 
         for number, row in enumerate(grid):
             for first, last in _runs(row):
@@ -498,9 +514,9 @@ class _Book:
             runs = _runs(row)
             if runs:
                 return region(number, *max(runs, key=lambda run: run[1] - run[0]))
-        raise XlsegError(f"file '{self.path.name}', sheet '{sheet}': the sheet is empty")
+        raise XlsegError(f"file '{self.file}', sheet '{sheet}': the sheet is empty")
 
-    def _region_in_sheet(self, sheet: _Sheet, role: Role, *, strict: bool) -> _Region | None:
+    def _region_in_sheet(self, sheet: SheetInfo, role: Role, *, strict: bool) -> Region | None:
         """Prefer a fitting Excel table, then fitting cells; if not strict, any table or cells."""
         for table in sheet.tables:
             if table.has_header and _fits(role, table.columns):
@@ -512,13 +528,13 @@ class _Book:
             return self._table_region(sheet.tables[0])
         return self._region_in_cells(sheet.name, role, strict=False)
 
-    def _table_region(self, table: _ExcelTable) -> _Region:
+    def _table_region(self, table: ExcelTable) -> Region:
         if not table.has_header:
             raise XlsegError(
-                f"file '{self.path.name}', table '{table.name}' on sheet '{table.sheet}': the "
+                f"file '{self.file}', table '{table.name}' on sheet '{table.sheet}': the "
                 "table's header row is hidden; show it (Table Design > Header Row)"
             )
-        return _Region(
+        return Region(
             sheet=table.sheet,
             header_row=table.header_row,
             first_column=table.first_column,
@@ -527,7 +543,7 @@ class _Book:
             table=table.name,
         )
 
-    def locate(self, role: Role, name: str | None, taken: _Region | None) -> _Region | None:
+    def locate(self, role: Role, name: str | None, taken: Region | None) -> Region | None:
         """The role's table: the one named, else guessed by name, else by headers."""
         if name is not None:
             return self._named(role, name)
@@ -550,7 +566,7 @@ class _Book:
                 return region
         return None
 
-    def _named(self, role: Role, name: str) -> _Region:
+    def _named(self, role: Role, name: str) -> Region:
         wanted = name.strip()
         by_name = {sheet.name: sheet for sheet in self.sheets}
         sheet = by_name.get(wanted) or next(
@@ -559,7 +575,7 @@ class _Book:
         if sheet is not None:
             if not sheet.is_worksheet:
                 raise XlsegError(
-                    f"file '{self.path.name}': sheet '{sheet.name}' (given for the {role}) is "
+                    f"file '{self.file}': sheet '{sheet.name}' (given for the {role}) is "
                     "a chart or macro sheet, not a sheet of cells"
                 )
             return self._region_in_sheet(sheet, role, strict=False)
@@ -567,7 +583,7 @@ class _Book:
             if table.name.casefold() == wanted.casefold():
                 return self._table_region(table)
         raise XlsegError(
-            f"file '{self.path.name}' has no sheet or table named '{wanted}' (given for the "
+            f"file '{self.file}' has no sheet or table named '{wanted}' (given for the "
             f"{role}); {self._inventory()}"
         )
 
@@ -584,21 +600,76 @@ class _Book:
         else:
             names, headers = OFFERS_SHEET_NAMES, "an 'Offer #' column and the offer attributes"
         return XlsegError(
-            f"file '{self.path.name}': no {role} sheet found; {self._inventory()}. Name the "
+            f"file '{self.file}': no {role} sheet found; {self._inventory()}. Name the "
             f"{role} sheet '{names[0]}' (or {', '.join(repr(n) for n in names[1:4])}) with "
             f"headers holding {headers}, or give its name with --{role}-sheet"
         )
 
-    def source(self, role: Role, region: _Region) -> TableSource:
+    def source(self, role: Role, region: Region) -> TableSource:
         return TableSource(
             name=role,
-            file=self.path.name,
+            file=self.file,
             sheet=region.sheet,
             header_row=region.header_row + 1,
             first_column=region.first_column + 1,
         )
 
     # Reading values --------------------------------------------------------------------------
+
+    def settings(self) -> dict[str, str]:
+        """``Setting -> Value`` of the settings sheet's first two used columns."""
+        sheet = next(
+            (s for s in self.sheets if s.is_worksheet and s.name.casefold() == SETTINGS_SHEET),
+            None,
+        )
+        if sheet is None:
+            return {}
+        grid, offset = self.grid(sheet.name, None)
+        found: dict[str, str] = {}
+        rows: dict[str, int] = {}
+        for number, row in enumerate(grid, start=1):
+            key, value = (row + [None, None])[:2]
+            key = (key or "").strip()
+            if not key or (key.casefold() == "setting" and (value or "").casefold() == "value"):
+                continue
+            if key in found:
+                raise XlsegError(
+                    f"file '{self.file}', sheet '{sheet.name}': setting '{key}' appears "
+                    f"twice (rows {rows[key]} and {number}, column {column_letter(offset + 1)})"
+                )
+            found[key], rows[key] = (value or "").strip(), number
+        return found
+
+
+class FileBookReader(BookReader):
+    """`BookReader` over a saved file: structure from the zip, cells from fastexcel."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path.name, _read_structure(path))
+        try:
+            self.reader = fastexcel.read_excel(path)
+        except (fastexcel.FastExcelError, fastexcel.CalamineError) as error:
+            raise XlsegError(
+                f"file '{path.name}' could not be read as an Excel workbook ({error}); {_SAVE_AS}"
+            ) from None
+
+    def grid(self, sheet: str, n_rows: int | None) -> tuple[list[list[str | None]], int]:
+        """See `BookReader.grid`.
+
+        ``skip_rows=0`` keeps leading empty rows, so grid row ``i`` is Excel row
+        ``i + 1``; the columns start at the sheet's first used column, whose
+        0-based index fastexcel reports as ``absolute_index``. Numbers come as
+        Excel shows them in General format (``3``, ``1.5``), booleans as
+        ``true``/``false``.
+        """
+        with self._reading(sheet):
+            loaded = self.reader.load_sheet(
+                sheet, header_row=None, skip_rows=0, n_rows=n_rows, dtypes="string"
+            )
+            columns = loaded.available_columns()
+            frame = loaded.to_pandas()
+        grid = [[_plain_text(value) for value in row] for row in frame.itertuples(index=False)]
+        return grid, columns[0].absolute_index if columns else 0
 
     @contextmanager
     def _reading(self, sheet: str) -> Iterator[None]:
@@ -607,10 +678,10 @@ class _Book:
             yield
         except (fastexcel.FastExcelError, fastexcel.CalamineError) as error:
             raise XlsegError(
-                f"file '{self.path.name}', sheet '{sheet}': could not read the cells ({error})"
+                f"file '{self.file}', sheet '{sheet}': could not read the cells ({error})"
             ) from None
 
-    def load(self, region: _Region) -> pd.DataFrame:
+    def load(self, region: Region) -> pd.DataFrame:
         """The region's data rows as a frame, header cells as column names.
 
         Columns are typed from all their cells, not fastexcel's default sample
@@ -641,37 +712,13 @@ class _Book:
             for position in range(frame.shape[1]):
                 if frame.iloc[:, position].count() < text.iloc[:, position].count():
                     frame.isetitem(position, text.iloc[:, position])
-        frame.columns = _unique(region.headers)
+        frame.columns = unique_headers(region.headers)
         if region.data_rows is None:
             filled = frame.notna().to_numpy().any(axis=1).nonzero()[0]
             frame = frame.iloc[: filled[-1] + 1 if filled.size else 0]
         if frame.empty:
             raise XlsegError(
-                f"file '{self.path.name}', {region.describe()}: no data rows below the header "
+                f"file '{self.file}', {region.describe()}: no data rows below the header "
                 f"row {region.header_row + 1}"
             )
         return frame.reset_index(drop=True)
-
-    def settings(self) -> dict[str, str]:
-        """``Setting -> Value`` of the settings sheet's first two used columns."""
-        sheet = next(
-            (s for s in self.sheets if s.is_worksheet and s.name.casefold() == SETTINGS_SHEET),
-            None,
-        )
-        if sheet is None:
-            return {}
-        grid, offset = self._grid(sheet.name, None)
-        found: dict[str, str] = {}
-        rows: dict[str, int] = {}
-        for number, row in enumerate(grid, start=1):
-            key, value = (row + [None, None])[:2]
-            key = (key or "").strip()
-            if not key or (key.casefold() == "setting" and (value or "").casefold() == "value"):
-                continue
-            if key in found:
-                raise XlsegError(
-                    f"file '{self.path.name}', sheet '{sheet.name}': setting '{key}' appears "
-                    f"twice (rows {rows[key]} and {number}, column {column_letter(offset + 1)})"
-                )
-            found[key], rows[key] = (value or "").strip(), number
-        return found
