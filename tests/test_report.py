@@ -20,8 +20,8 @@ from python_calamine import CalamineWorkbook
 
 import xlseg.report as report_module
 from xlseg.analysis import segment
+from xlseg.output_sheets import SHEET_PREFIX
 from xlseg.report import (
-    SHEET_PREFIX,
     ChartBlock,
     PictureBlock,
     Report,

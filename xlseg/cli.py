@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,10 +91,10 @@ def _demo(args: argparse.Namespace, bars: ProgressBars) -> int:
     path = args.output
     if path.suffix.lower() != ".xlsx":
         raise XlsegError(f"file '{path}': the demo workbook must be an .xlsx file")
-    write_sample_workbook(make_sample(seed=args.seed), path)
-    outcome = run_workbook(path, in_place=True, options=_engine_options(args), progress=bars)
-    if outcome.backup is not None:
-        outcome.backup.unlink(missing_ok=True)
+    sample = make_sample(seed=0 if args.seed is None else args.seed)
+    with tempfile.TemporaryDirectory() as folder:
+        book = write_sample_workbook(sample, Path(folder) / path.name)
+        outcome = run_workbook(book, output=path, options=_engine_options(args), progress=bars)
     _report([outcome], [], args)
     return EXIT_OK
 

@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from xlseg.output_sheets import SHEET_PREFIX
 from xlseg.silhouette_plot import silhouette_plot_png
 
 if TYPE_CHECKING:
     from xlseg.analysis import SegmentationResult
 
-SHEET_PREFIX = "xlseg "
-"""Every output sheet's name starts with this, so reruns can find and replace them."""
 
 MATRIX_CELL_LIMIT = 1_000_000
 """Above this many customer x offer cells the matrix sheet holds a note instead.

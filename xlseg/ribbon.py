@@ -29,7 +29,8 @@ from xlseg.analysis import segment
 from xlseg.errors import XlsegError
 from xlseg.live_tables import read_book, read_settings
 from xlseg.live_writer import write_report_live, write_values
-from xlseg.report import SHEET_PREFIX, build_report
+from xlseg.output_sheets import SHEET_PREFIX
+from xlseg.report import build_report
 from xlseg.settings import SETTINGS, SETTINGS_SHEET, merge_settings, parse_settings
 from xlseg.workbook_run import ENGINE_KEYS
 
