@@ -184,7 +184,15 @@ def segment(
     used_k = chosen.n_clusters if n_clusters is None else chosen_k
     if progress:
         progress("methods", 0, 1)
-    comparison, _ = compare_methods(x, chosen_k, seed=seed, metric=metric, n_init=n_init, **extra)
+    comparison, _ = compare_methods(
+        x,
+        chosen_k,
+        seed=seed,
+        metric=metric,
+        kmeans=chosen if method == "kmeans" else None,
+        n_init=n_init,
+        **extra,
+    )
     if progress:
         progress("methods", 1, 1)
     pca = pca_map(x, seed=seed)
