@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xlseg.errors import XlsegError
 from xlseg.tables import SegmentationInput
 
 __all__ = ["CustomerOfferMatrix", "build_matrix"]
@@ -106,3 +107,37 @@ def build_matrix(inputs: SegmentationInput) -> CustomerOfferMatrix:
         customers=pd.Index(customers, dtype="str", name="Customer"),
         offers=offers,
     )
+
+
+def check_matrix(
+    X: np.ndarray | sp.spmatrix, *, purpose: str, min_customers: int = 1, min_offers: int = 1
+) -> np.ndarray | sp.csr_matrix:
+    """``X`` as float64 (CSR when sparse), after the checks every engine step needs.
+
+    The engine's steps also take plain arrays (tests, worksheet functions), so
+    each checks its input the same way: two dimensions, enough customers and
+    offers for ``purpose``, and finite, non-negative numbers.
+    """
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=np.float64)
+        values = X.data
+    else:
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise XlsegError(
+                "the customer x offer matrix must hold numbers only (0 or 1)"
+            ) from error
+        values = X
+    if X.ndim != 2:
+        raise XlsegError("the customer x offer matrix must have two dimensions")
+    if X.shape[0] < min_customers or X.shape[1] < min_offers:
+        raise XlsegError(
+            f"{purpose} needs at least {min_customers} customers and {min_offers} offer(s); "
+            f"the matrix has {X.shape[0]} customer(s) and {X.shape[1]} offer(s)"
+        )
+    if not np.all(np.isfinite(values)):
+        raise XlsegError("the customer x offer matrix holds empty or non-numeric values")
+    if np.any(values < 0):
+        raise XlsegError("the customer x offer matrix must hold 0/1 values (or counts of take-ups)")
+    return X

@@ -54,6 +54,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.metrics.pairwise import euclidean_distances, manhattan_distances
 
 from xlseg.errors import XlsegError
+from xlseg.matrix import check_matrix
 
 METHODS = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan")
 METRICS = ("euclidean", "jaccard", "cosine", "manhattan")
@@ -623,27 +624,8 @@ def _check_matrix(X) -> sp.csr_matrix:
     however it is stored (scikit-learn's nearest-neighbour search breaks the
     many ties of 0/1 data differently on dense and sparse input).
     """
-    if sp.issparse(X):
-        if X.ndim != 2:
-            raise XlsegError("the customer x offer matrix must have two dimensions")
-    else:
-        try:
-            X = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise XlsegError(
-                "the customer x offer matrix must hold numbers only (0 or 1)"
-            ) from error
-        if X.ndim != 2:
-            raise XlsegError("the customer x offer matrix must have two dimensions")
-    X = sp.csr_matrix(X, dtype=np.float64)
-    if X.shape[0] < 3 or X.shape[1] < 1:
-        raise XlsegError(
-            f"clustering needs at least 3 customers and 1 offer; the matrix has "
-            f"{X.shape[0]} customer(s) and {X.shape[1]} offer(s)"
-        )
-    if not np.all(np.isfinite(X.data)):
-        raise XlsegError("the customer x offer matrix holds empty or non-numeric values")
-    return X
+    X = check_matrix(X, purpose="clustering", min_customers=3, min_offers=1)
+    return sp.csr_matrix(X)
 
 
 def _check_binary(X) -> None:

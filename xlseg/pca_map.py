@@ -14,10 +14,10 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
 from xlseg.errors import XlsegError
+from xlseg.matrix import check_matrix
 
 #: Number of explained-variance ratios reported.
 N_RATIOS = 6
@@ -68,7 +68,7 @@ def pca_map(X, *, seed: int = 0) -> PcaMap:
     -------
     PcaMap
     """
-    X = _check_matrix(X)
+    X = check_matrix(X, purpose="the PCA map", min_customers=2, min_offers=2)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
         raise XlsegError(f"seed must be a whole number between 0 and {2**32 - 1}; got {seed!r}")
     n, p = X.shape
@@ -89,22 +89,3 @@ def pca_map(X, *, seed: int = 0) -> PcaMap:
         coordinates=coordinates,
         explained_variance_ratio=np.asarray(model.explained_variance_ratio_, dtype=float),
     )
-
-
-def _check_matrix(X):
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float64)
-        values = X.data
-    else:
-        try:
-            X = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise XlsegError("the customer x offer matrix must hold numbers only") from error
-        values = X
-    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 2:
-        raise XlsegError(
-            f"the PCA map needs at least 2 customers and 2 offers; the matrix has shape {X.shape}"
-        )
-    if not np.all(np.isfinite(values)):
-        raise XlsegError("the customer x offer matrix holds empty or non-numeric values")
-    return X

@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from pandas.api import types as ptypes
 
 from xlseg.errors import XlsegError
+from xlseg.matrix import check_matrix
 
 #: Numeric columns with at most this many distinct (repeating) values are also categories.
 MAX_NUMBER_CATEGORIES = 10
@@ -140,7 +141,7 @@ def profile_segments(X, labels: np.ndarray, offers: pd.DataFrame, *, top_n: int 
     -------
     Profiles
     """
-    X = _check_matrix(X)
+    X = check_matrix(X, purpose="profiling segments")
     labels = _check_labels(labels, X.shape[0])
     _check_offers(offers, X.shape[1])
     if isinstance(top_n, bool) or not isinstance(top_n, numbers.Integral) or top_n < 1:
@@ -473,27 +474,6 @@ def _python(value):
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_matrix(X):
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float64)
-        values = X.data
-    else:
-        try:
-            X = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise XlsegError(
-                "the customer x offer matrix must hold numbers only (0 or 1)"
-            ) from error
-        values = X
-    if X.ndim != 2:
-        raise XlsegError("the customer x offer matrix must have two dimensions")
-    if X.shape[0] == 0:
-        raise XlsegError("there are no customers to profile")
-    if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise XlsegError("the customer x offer matrix must hold 0/1 values (or counts of take-ups)")
-    return X
 
 
 def _check_labels(labels, n: int) -> np.ndarray:
