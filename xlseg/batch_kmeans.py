@@ -5,7 +5,10 @@ starts: B = 100 references x 10 starts x K = 1..10 would be thousands of
 estimator calls, each dominated by Python overhead on data this small. Here
 all starts of all problems advance together as stacked array operations
 (``(n_problems, n_samples, n_features)``), so the cost is a few dozen numpy
-calls per Lloyd iteration instead of thousands of estimator fits.
+calls per Lloyd iteration instead of thousands of estimator fits. Distances
+are laid out ``(n_problems, n_starts * n_clusters, n_samples)`` so that the
+nearest centre is one minimum over a middle axis (see :func:`_nearest`) and the
+same comparison gives the one-hot matrix of the centre update.
 
 The algorithm follows scikit-learn's ``KMeans(algorithm="lloyd")`` so that the
 quality of the optima is the same: greedy k-means++ with ``2 + int(log k)``
@@ -124,7 +127,7 @@ def batch_kmeans(
     centers = _kmeans_plusplus(X, x_sq, n_clusters, n_init, rng)
     # Tolerance per problem, broadcast over its starts.
     abs_tol = (X.var(axis=1).mean(axis=1) * tol)[:, None]
-    labels, centers, n_iter = _lloyd(X, centers, abs_tol, max_iter)
+    labels, centers, n_iter = _lloyd(X, x_sq, centers, abs_tol, max_iter)
     inertia = _inertia(X, centers, labels)
     if algorithm == "hartigan" and n_clusters > 1:
         # Transfers are the costly part: refine only the best Lloyd optima of
@@ -170,55 +173,93 @@ def _kmeans_plusplus(
     n_trials = 2 + int(np.log(n_clusters))
     prob = np.arange(n_problems)[:, None]
     centers = np.empty((n_problems, n_init, n_clusters, n_features), dtype=X.dtype)
+    # Row r of the cumulative sums is shifted by r so that one searchsorted
+    # over the flattened (and so globally sorted) sums draws for every row.
+    n_rows = n_problems * n_init
+    shift = np.arange(n_rows, dtype=np.float64)[:, None]
+    base = (np.arange(n_rows) * n_samples)[:, None]
 
     first = rng.integers(n_samples, size=(n_problems, n_init))
     centers[:, :, 0] = X[prob, first]
     closest = _sq_distances(X, x_sq, centers[:, :, 0])  # (P, S, n)
-    potential = closest.sum(axis=-1, dtype=np.float64)
     for c in range(1, n_clusters):
-        draws = rng.random((n_problems, n_init, n_trials)) * potential[..., None]
-        cumulative = np.cumsum(closest, axis=-1, dtype=np.float64)
-        # searchsorted(side="left") row by row: how many cumulative sums lie below the draw.
-        candidates = (cumulative[:, :, None, :] < draws[..., None]).sum(axis=-1)
-        np.minimum(candidates, n_samples - 1, out=candidates)
+        cumulative = np.cumsum(closest.reshape(n_rows, n_samples), axis=-1, dtype=np.float64)
+        total = cumulative[:, -1:].copy()
+        total[total == 0] = 1.0
+        cumulative /= total
+        cumulative += shift
+        draws = rng.random((n_rows, n_trials)) + shift
+        # searchsorted(side="left") row by row, as scikit-learn draws.
+        candidates = np.searchsorted(cumulative.ravel(), draws.ravel()).reshape(n_rows, n_trials)
+        candidates -= base
+        np.clip(candidates, 0, n_samples - 1, out=candidates)
         flat = candidates.reshape(n_problems, n_init * n_trials)
         d = _sq_distances(X, x_sq, X[prob, flat]).reshape(n_problems, n_init, n_trials, n_samples)
         np.minimum(d, closest[:, :, None, :], out=d)
         trial_potential = d.sum(axis=-1, dtype=np.float64)
         best = np.argmin(trial_potential, axis=-1)  # (P, S)
-        take = best[..., None, None]
-        closest = np.take_along_axis(d, take, axis=2)[:, :, 0]
-        potential = np.take_along_axis(trial_potential, best[..., None], axis=2)[..., 0]
-        chosen = np.take_along_axis(candidates, best[..., None], axis=2)[..., 0]
-        centers[:, :, c] = X[prob, chosen]
+        closest = np.take_along_axis(d, best[..., None, None], axis=2)[:, :, 0]
+        chosen = np.take_along_axis(flat.reshape(best.shape + (n_trials,)), best[..., None], axis=2)
+        centers[:, :, c] = X[prob, chosen[..., 0]]
     return centers
 
 
-def _assign(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre for every sample and start: (P, S, n)."""
-    n_problems, n_init, n_clusters, n_features = centers.shape
-    flat = centers.reshape(n_problems, n_init * n_clusters, n_features)
-    # ||x||^2 does not change the argmin, so it is left out.
-    scores = np.matmul(X, flat.transpose(0, 2, 1))  # (P, n, S*K)
-    scores *= -2.0
-    scores += np.einsum("pcf,pcf->pc", flat, flat)[:, None, :]
-    scores = scores.reshape(X.shape[0], X.shape[1], n_init, n_clusters)
-    return np.argmin(scores, axis=-1).transpose(0, 2, 1)
+def _nearest(
+    Xt: np.ndarray, x_sq: np.ndarray, centers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre of every sample for every start.
+
+    Returns the labels (P, S, n) and the one-hot membership (P, S*K, n) as
+    float, laid out for the centre update ``onehot @ X``.
+
+    The squared distances (P, S*K, n) are made non-negative, so their float32
+    bit patterns order like the values as int32; the cluster index is written
+    into the lowest mantissa bits, and one minimum over the K axis then gives
+    both the nearest distance and its index (the lowest index on ties), which
+    is much faster than ``argmin`` over a short axis. The distances lose those
+    few bits (a relative 2**-19 for K <= 16), below the rounding of the
+    expanded float32 distances themselves.
+    """
+    n_problems, n_init, n_clusters, _ = centers.shape
+    n_samples = Xt.shape[2]
+    flat = centers.reshape(n_problems, n_init * n_clusters, -1)
+    d = np.matmul(flat, Xt)  # (P, S*K, n)
+    d *= -2.0
+    d += np.einsum("pcf,pcf->pc", flat, flat)[:, :, None]
+    d += x_sq[:, None, :]
+    np.maximum(d, 0.0, out=d)
+    itype = np.int32 if d.dtype.itemsize == 4 else np.int64
+    bits = max(1, int(n_clusters - 1).bit_length())
+    packed = d.view(itype).reshape(n_problems, n_init, n_clusters, n_samples)
+    packed &= itype(-(1 << bits))
+    packed |= _index_plane(n_init, n_clusters, n_samples, itype)
+    best = packed.min(axis=2)  # (P, S, n)
+    onehot = np.empty(packed.shape, dtype=Xt.dtype)
+    np.equal(packed, best[:, :, None, :], out=onehot, casting="unsafe")
+    labels = (best & itype((1 << bits) - 1)).astype(np.intp)
+    return labels, onehot.reshape(n_problems, n_init * n_clusters, n_samples)
 
 
-def _update_centers(X: np.ndarray, labels: np.ndarray, old: np.ndarray) -> np.ndarray:
+def _index_plane(n_init: int, n_clusters: int, n_samples: int, itype: type) -> np.ndarray:
+    """Cluster index of every entry of a (S, K, n) block."""
+    plane = np.empty((n_init, n_clusters, n_samples), dtype=itype)
+    plane[:] = np.arange(n_clusters, dtype=itype)[None, :, None]
+    return plane
+
+
+def _update_centers(
+    X: np.ndarray, labels: np.ndarray, onehot: np.ndarray, old: np.ndarray
+) -> np.ndarray:
     """Means of the clusters, with empty clusters moved as scikit-learn moves them."""
     n_problems, n_init, n_clusters, _ = old.shape
-    onehot = (labels[:, :, None, :] == np.arange(n_clusters)[:, None]).astype(X.dtype)
-    onehot = onehot.reshape(n_problems, n_init * n_clusters, -1)
     sums = np.matmul(onehot, X).reshape(old.shape)
     counts = onehot.sum(axis=-1).reshape(n_problems, n_init, n_clusters)
     for p, s in zip(*np.nonzero((counts == 0).any(axis=-1)), strict=True):
         _relocate_empty(X[p], labels[p, s], old[p, s], sums[p, s], counts[p, s])
-    new = old.copy()
     filled = counts > 0
-    new[filled] = sums[filled] / counts[filled][:, None]
-    return new
+    np.maximum(counts, 1, out=counts)
+    sums /= counts[..., None]
+    return np.where(filled[..., None], sums, old)
 
 
 def _relocate_empty(
@@ -243,7 +284,7 @@ def _relocate_empty(
 
 
 def _lloyd(
-    X: np.ndarray, centers: np.ndarray, abs_tol: np.ndarray, max_iter: int
+    X: np.ndarray, x_sq: np.ndarray, centers: np.ndarray, abs_tol: np.ndarray, max_iter: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run Lloyd iterations until every start has converged or hit ``max_iter``.
 
@@ -251,20 +292,29 @@ def _lloyd(
     computation, so a few slow starts do not keep the whole batch busy.
     """
     n_problems, n_init = centers.shape[:2]
+    Xt = np.ascontiguousarray(X.transpose(0, 2, 1))
     labels = np.full((n_problems, n_init, X.shape[1]), -1, dtype=np.intp)
     n_iter = np.zeros((n_problems, n_init), dtype=np.intp)
     active = np.ones((n_problems, n_init), dtype=bool)
     strict = np.zeros((n_problems, n_init), dtype=bool)
     live = np.arange(n_problems)
     for _ in range(max_iter):
-        Xl, cl, act = X[live], centers[live], active[live]
-        new_labels = _assign(Xl, cl)
-        new_centers = _update_centers(Xl, new_labels, cl)
-        same = (new_labels == labels[live]).all(axis=-1)
+        everyone = live.size == n_problems
+        Xl = X if everyone else X[live]
+        Xtl = Xt if everyone else Xt[live]
+        xl_sq = x_sq if everyone else x_sq[live]
+        cl, act, old_labels = centers[live], active[live], labels[live]
+        new_labels, onehot = _nearest(Xtl, xl_sq, cl)
+        new_centers = _update_centers(Xl, new_labels, onehot, cl)
+        same = (new_labels == old_labels).all(axis=-1)
         shift = ((new_centers - cl) ** 2).sum(axis=(-1, -2))
         # Converged starts keep their state; only active ones take the step.
-        centers[live] = np.where(act[..., None, None], new_centers, cl)
-        labels[live] = np.where(act[..., None], new_labels, labels[live])
+        if act.all():
+            centers[live] = new_centers
+            labels[live] = new_labels
+        else:
+            centers[live] = np.where(act[..., None, None], new_centers, cl)
+            labels[live] = np.where(act[..., None], new_labels, old_labels)
         n_iter[live] += act
         strict[live] |= act & same
         active[live] = act & ~same & (shift > abs_tol[live])
@@ -275,7 +325,7 @@ def _lloyd(
     # moved after its last assignment: assign once more, as scikit-learn does.
     loose = np.flatnonzero((~strict).any(axis=1))
     if loose.size:
-        relabelled = _assign(X[loose], centers[loose])
+        relabelled, _ = _nearest(Xt[loose], x_sq[loose], centers[loose])
         labels[loose] = np.where(strict[loose][..., None], labels[loose], relabelled)
     return labels, centers, n_iter
 

@@ -10,12 +10,17 @@ This module reproduces R's ``cluster::clusGap`` with ``d.power = 2``, except
 that ``log_w`` here is ``log W_k`` with ``W_k`` the k-means inertia, whereas
 clusGap reports ``log(W_k / 2)``; the gap and its standard error are the same
 on both scales. The reference sets are clustered with the batched k-means of
-:mod:`xlseg.batch_kmeans`, which is what makes B = 100 affordable.
+:mod:`xlseg.batch_kmeans`, which is what makes B = 100 affordable; the K values
+of a chunk of references are clustered on two threads at once (numpy releases
+the GIL in the stacked operations), each with its own random stream spawned
+from the seed, so results do not depend on the number of threads.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +37,8 @@ REFERENCES = ("uniform", "pca", "permute")
 # Reference sets are drawn and clustered a chunk at a time; the chunk holds at
 # most this many values per stacked array (16 Mi values: 64 MB in float32).
 _CHUNK_VALUES = 1 << 24
+# At most this many threads cluster reference sets at the same time.
+_MAX_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,8 @@ def gap_statistic(
     # times; the inertia is still summed in float64, so log W is good to ~1e-7.
     dtype = np.float32
     data = data.astype(dtype, copy=False)
-    draw_rng, fit_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    draw_seq, fit_seq = np.random.SeedSequence(seed).spawn(2)
+    draw_rng, fit_rng = np.random.default_rng(draw_seq), np.random.default_rng(fit_seq)
 
     if observed_inertia is None:
         observed = np.array(
@@ -216,16 +224,25 @@ def gap_statistic(
     log_w_ref = np.empty((n_refs, k_max))
     sampler = _reference_sampler(data, reference)
     done = 0
-    while done < n_refs:
-        size = min(chunk, n_refs - done)
-        refs = sampler(size, draw_rng).astype(dtype, copy=False)
-        for k in range(1, k_max + 1):
-            log_w_ref[done : done + size, k - 1] = np.log(
-                _inertia_per_k(refs, k, n_init, algorithm, fit_rng)
-            )
-        done += size
-        if progress is not None:
-            progress(done)
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        while done < n_refs:
+            size = min(chunk, n_refs - done)
+            refs = sampler(size, draw_rng).astype(dtype, copy=False)
+            # One random stream per (chunk, K) task, so the result does not
+            # depend on the order in which the worker threads finish.
+            seeds = fit_seq.spawn(k_max)
+            # Largest K first: the longest tasks start early and the threads end together.
+            jobs = {
+                k: pool.submit(
+                    _inertia_per_k, refs, k, n_init, algorithm, np.random.default_rng(seeds[k - 1])
+                )
+                for k in range(k_max, 0, -1)
+            }
+            for k, job in jobs.items():
+                log_w_ref[done : done + size, k - 1] = np.log(job.result())
+            done += size
+            if progress is not None:
+                progress(done)
 
     log_w = np.log(observed)
     e_log_w = log_w_ref.mean(axis=0)
@@ -244,6 +261,12 @@ def gap_statistic(
         seed=seed,
         picks={rule: max_se(gap, s_k, rule) for rule in GAP_RULES},
     )
+
+
+def _workers() -> int:
+    """Threads for the reference fits: numpy releases the GIL in the stacked
+    array operations, so the K values of a chunk are clustered concurrently."""
+    return max(1, min(_MAX_WORKERS, os.cpu_count() or 1))
 
 
 def _dense(X: np.ndarray | sp.spmatrix) -> np.ndarray:
