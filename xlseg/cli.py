@@ -8,6 +8,7 @@ usage (one plain line naming file, sheet, row and column), 1 unexpected error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -67,13 +68,27 @@ def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
     if args.output_dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     outcomes, failures = [], []
+    written: dict[Path, Path] = {}
     for done, book in enumerate(args.books):
         bars("batch", done, len(args.books))
         output = args.output_dir / default_output(book).name if args.output_dir else None
+        # Two books of the same name from different folders must not overwrite
+        # each other's output in DIR (nor the same book given twice).
+        planned = (output or default_output(book)).resolve()
+        if planned in written:
+            failures.append(
+                (
+                    book,
+                    f"its output '{planned.name}' would overwrite the output of "
+                    f"'{written[planned]}' written earlier in this batch; skipped",
+                )
+            )
+            continue
         try:
             outcomes.append(
                 run_workbook(book, output=output, options=_engine_options(args), progress=bars)
             )
+            written[planned] = book
         except XlsegError as error:
             failures.append((book, str(error)))
         except Exception as error:  # noqa: BLE001 - one bad workbook must not stop the batch
@@ -95,7 +110,8 @@ def _demo(args: argparse.Namespace, bars: ProgressBars) -> int:
     with tempfile.TemporaryDirectory() as folder:
         book = write_sample_workbook(sample, Path(folder) / path.name)
         outcome = run_workbook(book, output=path, options=_engine_options(args), progress=bars)
-    _report([outcome], [], args)
+    # The sample now lives in the output; the temporary copy analysed is gone.
+    _report([dataclasses.replace(outcome, book=path)], [], args)
     return EXIT_OK
 
 

@@ -24,7 +24,10 @@ GAP_REFERENCE_CHOICES = ("uniform", "pca", "permute")
 def _parse_k(text: str) -> int | str:
     if text.strip().lower() in ("", "auto"):
         return "auto"
-    return _parse_positive_int(text)
+    k = _parse_positive_int(text)
+    if k < 2:  # one segment is no segmentation; say so naming the sheet and key
+        raise ValueError(text)
+    return k
 
 
 def _parse_positive_int(text: str) -> int:

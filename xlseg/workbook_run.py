@@ -17,7 +17,7 @@ from pathlib import Path
 from xlseg.analysis import Progress, SegmentationResult, segment
 from xlseg.errors import XlsegError
 from xlseg.package_insert import insert_sheets
-from xlseg.reading import read_workbook
+from xlseg.reading import FileBookReader, read_tables, sheet_names
 from xlseg.report import build_report
 from xlseg.safe_write import backup_path, check_not_open_in_excel, write_verified
 from xlseg.settings import SETTINGS_SHEET, merge_settings, parse_settings
@@ -89,15 +89,29 @@ def run_workbook(
             f"file '{destination.name}': the output must keep the extension of "
             f"'{target.name}' ({target.suffix}), since the parts are copied from it"
         )
-    tables = read_workbook(
-        book,
-        offers_sheet=options.get("offers_sheet"),
-        transactions_sheet=options.get("transactions_sheet"),
-    )
+    reader = FileBookReader(Path(book))  # refuses a missing or unreadable book
+    # Refuse what cannot be written before the analysis, not after minutes of it:
+    # a workbook open in Excel, a missing output folder, a --into target that is no
+    # .xlsx/.xlsm package.
+    for path in {target, destination}:
+        check_not_open_in_excel(path)
+    if not destination.parent.is_dir():
+        raise XlsegError(f"file '{destination}': the folder '{destination.parent}' does not exist")
+    if into is not None:
+        sheet_names(target)
+    # The settings sheet first: it may name the sheets holding the two tables.
     from_sheet = parse_settings(
-        tables.settings, where=f"file '{Path(book).name}', sheet '{SETTINGS_SHEET}'"
+        reader.settings(), where=f"file '{Path(book).name}', sheet '{SETTINGS_SHEET}'"
     )
     settings = merge_settings(from_sheet, options)
+    k = settings["k"]
+    if isinstance(k, int) and k < 2:  # before the analysis, not after it
+        raise XlsegError(f"K = {k} is out of range: K must be 'auto' or a whole number >= 2")
+    tables = read_tables(
+        reader,
+        offers_sheet=settings["offers_sheet"],
+        transactions_sheet=settings["transactions_sheet"],
+    )
     result = segment(
         tables.offers,
         tables.transactions,
@@ -106,8 +120,6 @@ def run_workbook(
         progress=progress,
         **{key: settings[key] for key in ENGINE_KEYS},
     )
-    for path in {target, destination}:
-        check_not_open_in_excel(path)
     sheets = render_xlsx(build_report(result))
     data, inserted = insert_sheets(target, sheets)
     backup_wanted = destination.resolve() == target.resolve()
