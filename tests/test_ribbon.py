@@ -13,7 +13,7 @@ import xlwings_standin as xs
 from python_calamine import CalamineWorkbook
 from test_live_writer import check_calls, file_grid, live_grid, wine_book
 
-from xlseg import ribbon
+from xlseg import book_analysis, ribbon
 from xlseg.live_writer import NOT_DRAWN_NOTE, is_output_sheet
 from xlseg.reading import read_workbook
 from xlseg.report import build_report
@@ -33,7 +33,7 @@ def quick_book(wine_path) -> xs.Book:
 def run(wine_path):
     """Run all on WineKMC for real; returns the book, the result and the engine's arguments."""
     seen = {}
-    real = ribbon.segment
+    real = book_analysis.segment
 
     def spy(offers, transactions, **kwargs):
         seen.update(offers=offers, transactions=transactions, kwargs=kwargs)
@@ -43,7 +43,7 @@ def run(wine_path):
     book = quick_book(wine_path)
     xs.CALLS.clear()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ribbon, "segment", spy)
+        patch.setattr(book_analysis, "segment", spy)
         ribbon.run_all(book)
     seen["calls"] = list(xs.CALLS)
     return book, seen
@@ -58,7 +58,7 @@ def cached(run, monkeypatch):
         asked.append({**kwargs, "transactions": transactions})
         return run[1]["result"]
 
-    monkeypatch.setattr(ribbon, "segment", fake)
+    monkeypatch.setattr(book_analysis, "segment", fake)
     return asked
 
 
@@ -198,7 +198,7 @@ def test_unexpected_error_shows_type_and_message(wine_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ribbon, "segment", broken)
+    monkeypatch.setattr(book_analysis, "segment", broken)
     book = wine_book(wine_path)
     ribbon.run_all(book)
     assert book.app.alerts == [("Unexpected error (RuntimeError): disk full", ribbon.ALERT_TITLE)]

@@ -161,6 +161,10 @@ def segment(
     )
     matrix = build_matrix(inputs)
     x = matrix.values
+    if isinstance(k, str) and k.strip().lower() == "auto":
+        k = "auto"
+    else:  # a K the data cannot have is refused before minutes of analysis
+        _check_fixed_k(k, matrix.shape[0])
     selection = select_k(
         x,
         k_min,
@@ -175,7 +179,7 @@ def segment(
         silhouette_sample_size=silhouette_sample_size,
         progress=progress,
     )
-    chosen_k = _resolve_k(k, selection, matrix.shape[0])
+    chosen_k = _resolve_k(k, selection)
     extra = dict(method_params or {})
     n_clusters = None if method in SELF_SIZING_METHODS else chosen_k
     chosen = cluster(
@@ -227,18 +231,19 @@ def segment(
     )
 
 
-def _resolve_k(k: int | str, selection: KSelection, n_customers: int) -> int:
-    """The recommended K for "auto", else the user's K after a range check."""
+def _check_fixed_k(k: object, n_customers: int) -> None:
     if isinstance(k, str):
-        if k.strip().lower() != "auto":
-            raise XlsegError(f"K must be 'auto' or a whole number, not '{k}'")
-        return selection.recommended_k
+        raise XlsegError(f"K must be 'auto' or a whole number, not '{k}'")
     if int(k) != k or not 2 <= k <= n_customers - 1:
         raise XlsegError(
             f"K = {k} is out of range: with {n_customers} customers K must be "
             f"between 2 and {n_customers - 1}"
         )
-    return int(k)
+
+
+def _resolve_k(k: int | str, selection: KSelection) -> int:
+    """The recommended K for "auto", else the user's (already checked) K."""
+    return selection.recommended_k if k == "auto" else int(k)
 
 
 def _customer_table(
@@ -250,7 +255,7 @@ def _customer_table(
     segment_numbers[labels < 0] = pd.NA
     return pd.DataFrame(
         {
-            "Customer": matrix.customers.astype(str),
+            "Customer": [_as_cell(name) for name in matrix.customers],
             "Segment": segment_numbers,
             "Segment name": [names.get(int(label), "Noise") for label in labels],
             "Silhouette": chosen.silhouette_samples,
@@ -260,3 +265,13 @@ def _customer_table(
         },
         columns=list(CUSTOMER_COLUMNS),
     ).reset_index(drop=True)
+
+
+def _as_cell(customer: str) -> int | str:
+    """A customer number (``"1001"``, normalised from Excel's 1001.0) back as a number.
+
+    Names are normalised to text so that 1001 and "1001" are one customer;
+    writing the canonical integers back as numbers lets the analyst look them
+    up against the original numeric column. Text such as ``"007"`` stays text.
+    """
+    return int(customer) if customer.isdigit() and str(int(customer)) == customer else customer

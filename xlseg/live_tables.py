@@ -32,7 +32,7 @@ from xlseg.reading import (
     unique_headers,
 )
 
-__all__ = ["read_book", "read_settings"]
+__all__ = ["LiveBookReader", "read_book"]
 
 
 def read_book(
@@ -66,11 +66,6 @@ def read_book(
     return read_tables(
         LiveBookReader(book), offers_sheet=offers_sheet, transactions_sheet=transactions_sheet
     )
-
-
-def read_settings(book: Any) -> dict[str, str]:
-    """``Setting -> Value`` text of the workbook's ``xlseg settings`` sheet (empty if none)."""
-    return LiveBookReader(book).settings()
 
 
 def _text(value: object) -> str | None:

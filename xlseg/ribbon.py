@@ -3,7 +3,7 @@
 The add-in's VBA (``workbook_templates/XlsegRibbon.bas``) calls these through
 xlwings' ``RunPython``. Every analysis button does the same work: read the
 two tables and the ``xlseg settings`` sheet of the workbook that called,
-run the engine once (`xlseg.analysis.segment`), describe the output
+run the engine once (`xlseg.book_analysis.analyse_book`), describe the output
 (`xlseg.report.build_report`) and write the sheets that button is about into
 the open workbook (`xlseg.live_writer.write_report_live`). Running the whole
 engine for one sheet keeps every sheet consistent with the others: the K on
@@ -25,14 +25,13 @@ from typing import Any
 
 import xlwings as xw
 
-from xlseg.analysis import segment
+from xlseg.book_analysis import analyse_book
 from xlseg.errors import XlsegError
-from xlseg.live_tables import read_book, read_settings
+from xlseg.live_tables import LiveBookReader
 from xlseg.live_writer import write_report_live, write_values
 from xlseg.output_sheets import SHEET_PREFIX
 from xlseg.report import build_report
-from xlseg.settings import SETTINGS, SETTINGS_SHEET, merge_settings, parse_settings
-from xlseg.workbook_run import ENGINE_KEYS
+from xlseg.settings import SETTINGS, SETTINGS_SHEET
 
 __all__ = [
     "build_matrix",
@@ -119,20 +118,7 @@ def _analyse(book: Any, sheets: Sequence[str] | None) -> None:
     """Read, run the engine once, and write ``sheets`` (names without the prefix; None: all)."""
     book = _caller(book)
     try:
-        where = f"workbook '{book.name}', sheet '{SETTINGS_SHEET}'"
-        options = merge_settings(parse_settings(read_settings(book), where=where))
-        tables = read_book(
-            book,
-            offers_sheet=options["offers_sheet"],
-            transactions_sheet=options["transactions_sheet"],
-        )
-        result = segment(
-            tables.offers,
-            tables.transactions,
-            offers_source=tables.offers_source,
-            transactions_source=tables.transactions_source,
-            **{key: options[key] for key in ENGINE_KEYS},
-        )
+        result = analyse_book(LiveBookReader(book))
         names = None if sheets is None else [SHEET_PREFIX + name for name in sheets]
         write_report_live(book, build_report(result), sheets=names)
     except Exception as error:  # noqa: BLE001 - a ribbon button must end in a message box

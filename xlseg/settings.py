@@ -4,7 +4,8 @@ One table of settings keeps the three fronts in agreement: the ``xlseg
 settings`` sheet of a workbook (two columns, ``Setting | Value``), the options
 of ``xlseg run`` and the ribbon's Settings button all use these keys, these
 defaults and these checks. Options given on the command line win over the
-sheet, and the sheet wins over the defaults.
+sheet, and the sheet wins over the defaults; every layer goes through the same
+`parse_settings`, so a bad value is refused the same way wherever it was given.
 """
 
 from __future__ import annotations
@@ -21,23 +22,21 @@ METRIC_CHOICES = ("euclidean", "jaccard", "cosine")
 GAP_REFERENCE_CHOICES = ("uniform", "pca", "permute")
 
 
-def _parse_k(text: str) -> int | str:
-    if text.strip().lower() in ("", "auto"):
-        return "auto"
-    k = _parse_positive_int(text)
-    if k < 2:  # one segment is no segmentation; say so naming the sheet and key
-        raise ValueError(text)
-    return k
+def _whole(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        number = float(text)
+        if number != int(number) or number < minimum:
+            raise ValueError(text)
+        return int(number)
+
+    return parse
 
 
-def _parse_positive_int(text: str) -> int:
-    number = float(text)
-    if number != int(number) or number < 0:
-        raise ValueError(text)
-    return int(number)
+def _k(text: str) -> int | str:
+    return "auto" if text.strip().lower() == "auto" else _whole(2)(text)
 
 
-def _parse_text(text: str) -> str | None:
+def _text(text: str) -> str | None:
     return text.strip() or None
 
 
@@ -53,44 +52,72 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its key, default, allowed values and a line of help."""
+    """One setting: its key, default, a line of help and how its text is read.
+
+    ``parse`` turns the text of a cell or an option into the value, raising
+    ValueError when the text is not one of ``allowed`` (said in words);
+    ``choices`` lists the values of a drop-down, when there is one.
+    """
 
     key: str
     default: object
     help: str
     parse: Callable[[str], object]
+    allowed: str
     choices: tuple[str, ...] | None = None
 
 
+def _choice_setting(key: str, default: str, help: str, choices: tuple[str, ...]) -> Setting:
+    return Setting(key, default, help, _choice(choices), ", ".join(choices), choices)
+
+
+_AT_LEAST_2 = "a whole number >= 2"
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("k", "auto", "Number of segments, or auto for the recommended K.", _parse_k),
-    Setting("k_min", 2, "Smallest K to consider.", _parse_positive_int),
-    Setting("k_max", 10, "Largest K to consider (capped at customers - 1).", _parse_positive_int),
-    Setting("method", "kmeans", "Clustering method.", _choice(METHOD_CHOICES), METHOD_CHOICES),
     Setting(
+        "k",
+        "auto",
+        "Number of segments, or auto for the recommended K.",
+        _k,
+        "auto or " + _AT_LEAST_2,
+    ),
+    Setting("k_min", 2, "Smallest K to consider.", _whole(2), _AT_LEAST_2),
+    Setting(
+        "k_max", 10, "Largest K to consider (capped at customers - 1).", _whole(2), _AT_LEAST_2
+    ),
+    _choice_setting("method", "kmeans", "Clustering method.", METHOD_CHOICES),
+    _choice_setting(
         "metric",
         "euclidean",
         "Distance for silhouettes (and agglomerative/DBSCAN).",
-        _choice(METRIC_CHOICES),
         METRIC_CHOICES,
     ),
-    Setting("seed", 0, "Random seed: the same seed gives the same segments.", _parse_positive_int),
-    Setting("gap_refs", 100, "Reference data sets for the gap statistic (B).", _parse_positive_int),
     Setting(
-        "gap_reference",
-        "uniform",
-        "Null distribution of the gap statistic.",
-        _choice(GAP_REFERENCE_CHOICES),
-        GAP_REFERENCE_CHOICES,
+        "seed",
+        0,
+        "Random seed: the same seed gives the same segments.",
+        _whole(0),
+        "a whole number >= 0",
     ),
     Setting(
-        "offers_sheet", None, "Sheet or Excel table holding the offers (blank: guess).", _parse_text
+        "gap_refs", 100, "Reference data sets for the gap statistic (B).", _whole(2), _AT_LEAST_2
+    ),
+    _choice_setting(
+        "gap_reference", "uniform", "Null distribution of the gap statistic.", GAP_REFERENCE_CHOICES
+    ),
+    Setting(
+        "offers_sheet",
+        None,
+        "Sheet or Excel table holding the offers (blank: guess).",
+        _text,
+        "a sheet or table name",
     ),
     Setting(
         "transactions_sheet",
         None,
         "Sheet or Excel table holding the transactions (blank: guess).",
-        _parse_text,
+        _text,
+        "a sheet or table name",
     ),
 )
 
@@ -99,11 +126,11 @@ _BY_KEY = {s.key: s for s in SETTINGS}
 
 
 def parse_settings(raw: Mapping[str, object], *, where: str = SETTINGS_SHEET) -> dict[str, object]:
-    """Check and convert settings given as text (a sheet's cells or a ribbon form).
+    """Check and convert settings given as text or values (a sheet, a form, options).
 
-    Keys are matched case-insensitively; blank values mean "use the default"
-    and are left out. Unknown keys and invalid values raise `XlsegError`
-    naming ``where``, the key and what is allowed.
+    Keys are matched case-insensitively (spaces count as underscores); blank
+    values mean "use the default" and are left out. Unknown keys and invalid
+    values raise `XlsegError` naming ``where``, the key and what is allowed.
     """
     parsed: dict[str, object] = {}
     for key, value in raw.items():
@@ -119,12 +146,12 @@ def parse_settings(raw: Mapping[str, object], *, where: str = SETTINGS_SHEET) ->
         try:
             parsed[name] = setting.parse(text)
         except ValueError:
-            allowed = ", ".join(setting.choices) if setting.choices else "a whole number >= 0"
-            if name == "k":
-                allowed = "auto or a whole number >= 2"
             raise XlsegError(
-                f"{where}: setting '{name}' has value '{text}'; allowed: {allowed}"
+                f"{where}: setting '{name}' has value '{text}'; allowed: {setting.allowed}"
             ) from None
+    low, high = parsed.get("k_min"), parsed.get("k_max")
+    if low is not None and high is not None and low > high:
+        raise XlsegError(f"{where}: k_min ({low}) is larger than k_max ({high})")
     return parsed
 
 

@@ -1,8 +1,7 @@
 """Segment a saved workbook and write the result sheets into a workbook file.
 
 The headless path shared by ``xlseg run``, ``xlseg batch`` and ``xlseg demo``:
-read the two tables, merge the workbook's settings sheet with the caller's
-options, run the engine, describe the output as a report, render the report's
+analyse the workbook (`xlseg.book_analysis`), describe the output as a report, render the report's
 sheets with XlsxWriter and insert them into the target package part by part,
 then write through a verified temporary file. The user's own parts are never
 rewritten.
@@ -14,17 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlseg.analysis import Progress, SegmentationResult, segment
+from xlseg.analysis import Progress, SegmentationResult
+from xlseg.book_analysis import analyse_book
 from xlseg.errors import XlsegError
 from xlseg.package_insert import insert_sheets
-from xlseg.reading import FileBookReader, read_tables, sheet_names
+from xlseg.reading import FileBookReader, sheet_names
 from xlseg.report import build_report
 from xlseg.safe_write import backup_path, check_not_open_in_excel, write_verified
-from xlseg.settings import SETTINGS_SHEET, merge_settings, parse_settings
 from xlseg.xlsx_render import render_xlsx
 
 OUTPUT_SUFFIX = ".segmented"
-ENGINE_KEYS = ("k", "k_min", "k_max", "method", "metric", "seed", "gap_refs", "gap_reference")
 
 
 @dataclass(frozen=True)
@@ -99,27 +97,7 @@ def run_workbook(
         raise XlsegError(f"file '{destination}': the folder '{destination.parent}' does not exist")
     if into is not None:
         sheet_names(target)
-    # The settings sheet first: it may name the sheets holding the two tables.
-    from_sheet = parse_settings(
-        reader.settings(), where=f"file '{Path(book).name}', sheet '{SETTINGS_SHEET}'"
-    )
-    settings = merge_settings(from_sheet, options)
-    k = settings["k"]
-    if isinstance(k, int) and k < 2:  # before the analysis, not after it
-        raise XlsegError(f"K = {k} is out of range: K must be 'auto' or a whole number >= 2")
-    tables = read_tables(
-        reader,
-        offers_sheet=settings["offers_sheet"],
-        transactions_sheet=settings["transactions_sheet"],
-    )
-    result = segment(
-        tables.offers,
-        tables.transactions,
-        offers_source=tables.offers_source,
-        transactions_source=tables.transactions_source,
-        progress=progress,
-        **{key: settings[key] for key in ENGINE_KEYS},
-    )
+    result = analyse_book(reader, options, progress=progress)
     sheets = render_xlsx(build_report(result))
     data, inserted = insert_sheets(target, sheets)
     backup_wanted = destination.resolve() == target.resolve()
