@@ -1,9 +1,13 @@
 """Benchmark of choosing K: ``python benchmarks/bench_kselect.py [--large]``.
 
 WineKMC: the full K selection (K = 1..10, 10 starts, gap B = 100, stability
-off) with xlseg, median of ``--repeats`` runs, then the defaults (5 stability
-seeds) and in the same run the straightforward gap statistic (one scikit-learn
-KMeans(n_init=10) fit per reference set and K) and the ratio. ``--large``: a
+off) with xlseg, median of ``--repeats`` runs after a warm-up call (steady
+state), then the defaults (5 stability seeds) and in the same run the
+straightforward gap statistic (one scikit-learn KMeans(n_init=10) fit per
+reference set and K) and the ratio. The k-means is compiled by numba on first
+use and cached on disk, so the first call of a fresh process is timed apart, in
+two fresh processes: one with an empty numba cache (compiling), one with the
+cache this benchmark has just filled. ``--large``: a
 100,000 x 1,000 sample (``make_sample``, ~1,000,000 ones) through
 ``load_tables`` and ``build_matrix``, then ``select_k`` with B = 10 Lloyd
 references and select_k's large-data policy (see :mod:`xlseg.kselect`), each
@@ -19,6 +23,9 @@ import argparse
 import os
 import platform
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,6 +78,48 @@ def median_time(fn, repeats: int) -> tuple[float, list[float], object]:
         result = fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times)), times, result
+
+
+# Run in a fresh interpreter: the first select_k on WineKMC, import timed apart.
+FIRST_CALL = """
+import time
+start = time.perf_counter()
+from xlseg.kselect import select_k
+import bench_kselect
+X = bench_kselect.wine_matrix()
+imported = time.perf_counter()
+select_k(X, 2, 10, n_init=10, gap_refs=100, stability_seeds=1)
+print(imported - start, time.perf_counter() - imported)
+"""
+
+
+def first_call(numba_cache_dir: str | None) -> tuple[float, float]:
+    """Import time and first select_k time of a fresh process (seconds)."""
+    env = dict(os.environ)
+    if numba_cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = numba_cache_dir
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parent), env.get("PYTHONPATH", "")]
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_CALL], env=env, check=True, capture_output=True, text=True
+    )
+    imported, call = out.stdout.split()
+    return float(imported), float(call)
+
+
+def bench_first_calls() -> None:
+    with tempfile.TemporaryDirectory() as empty:
+        imp, cold = first_call(empty)
+    print(
+        f"WineKMC select_k first call in a fresh process, empty numba cache (compiles): "
+        f"{cold:.2f} s (imports {imp:.2f} s before it)"
+    )
+    imp, cached = first_call(None)
+    print(
+        f"WineKMC select_k first call in a fresh process, numba's on-disk cache: "
+        f"{cached:.2f} s (imports {imp:.2f} s before it); load average {load()}"
+    )
 
 
 def bench_wine(repeats: int) -> None:
@@ -171,6 +220,7 @@ def main() -> None:
     machine()
     print(f"load average (1, 5, 15 min): {load()} (figures are noisy above ~0.5)")
     bench_wine(args.repeats)
+    bench_first_calls()
     if args.large:
         bench_large()
 

@@ -89,9 +89,10 @@ def batch_kmeans(
     Parameters
     ----------
     X : ndarray of shape (n_problems, n_samples, n_features)
-        The data sets; all have the same shape. float32 halves memory and
-        speeds the distance loops (twice the SIMD width); the inertia is
-        accumulated in float64 either way.
+        The data sets; all have the same shape. They are clustered in
+        float32, which halves memory and doubles the SIMD width of the
+        distance loops, and means the compiled kernel exists (and is compiled
+        on first use) for one type only; the inertia is accumulated in float64.
     n_clusters : int
         Number of clusters, at most ``n_samples``.
     n_init : int, default=10
@@ -125,9 +126,7 @@ def batch_kmeans(
             f"batch k-means needs a stack of data sets shaped (problems, samples, features); "
             f"got an array with {X.ndim} dimension(s)"
         )
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    X = np.ascontiguousarray(X)
+    X = np.ascontiguousarray(X, dtype=np.float32)
     n_problems, n_samples, n_features = X.shape
     if not 1 <= n_clusters <= n_samples:
         raise XlsegError(
@@ -153,9 +152,7 @@ def batch_kmeans(
     centers = np.empty((n_problems, n_clusters, n_features), dtype=X.dtype)
     inertia = np.empty(n_problems)
     n_iter = np.empty(n_problems, dtype=np.intp)
-    _fit_problems(
-        X, first, draws, abs_tol, max_iter, refine, labels, centers, inertia, n_iter
-    )
+    _fit_problems(X, first, draws, abs_tol, max_iter, refine, labels, centers, inertia, n_iter)
     return BatchKMeansResult(labels=labels, centers=centers, inertia=inertia, n_iter=n_iter)
 
 
@@ -185,22 +182,34 @@ def _fit_problems(X, first, draws, abs_tol, max_iter, refine, labels, centers, i
             _kmeans_plusplus(x, first[p, s], draws[p, s], dist, known, start_centers[s])
             start_iter[s] = _lloyd(x, xt, start_centers[s], start_labels[s], abs_tol[p], max_iter)
             start_inertia[s] = _inertia(x, start_centers[s], start_labels[s])
+        taken = np.zeros(n_init, dtype=np.bool_)
+        best = _lowest(start_inertia, taken)
         if refine > 0:
-            # A stable sort: equal inertias keep the order of their starts.
-            order = np.argsort(start_inertia, kind="mergesort")[:refine]
+            # The starts of lowest Lloyd inertia in increasing order (a stable order).
+            order = np.empty(refine, dtype=np.intp)
+            for r in range(refine):
+                order[r] = _lowest(start_inertia, taken)
+                taken[order[r]] = True
+            best = order[0]
             for s in order:
                 _hartigan(x, start_centers[s], start_labels[s])
                 start_inertia[s] = _inertia(x, start_centers[s], start_labels[s])
-            best = order[0]
-            for s in order[1:]:
                 if start_inertia[s] < start_inertia[best]:
                     best = s
-        else:
-            best = np.argmin(start_inertia)
         labels[p] = start_labels[best]
         centers[p] = start_centers[best]
         inertia[p] = start_inertia[best]
         n_iter[p] = start_iter[best]
+
+
+@_jit
+def _lowest(inertia, taken):
+    """Index of the lowest inertia among the starts not ``taken`` (the first one on ties)."""
+    best = -1
+    for s in range(inertia.size):
+        if not taken[s] and (best < 0 or inertia[s] < inertia[best]):
+            best = s
+    return best
 
 
 @_jit
@@ -237,8 +246,6 @@ def _kmeans_plusplus(x, first, draws, dist, known, centers):
     closest[:] = _distance_row(x, first, dist, known)
     centers[0] = x[first]
     cumulative = np.empty(n_samples)
-    trial = np.empty(n_samples)
-    best_closest = np.empty(n_samples)
     for c in range(1, n_clusters):
         total = 0.0
         for i in range(n_samples):
@@ -254,13 +261,13 @@ def _kmeans_plusplus(x, first, draws, dist, known, centers):
             row = _distance_row(x, candidate, dist, known)
             potential = 0.0
             for i in range(n_samples):
-                trial[i] = min(closest[i], row[i])
-                potential += trial[i]
+                potential += min(closest[i], np.float64(row[i]))
             if potential < best_potential:
                 best_potential = potential
                 best_candidate = candidate
-                best_closest[:] = trial
-        closest[:] = best_closest
+        row = dist[best_candidate]
+        for i in range(n_samples):
+            closest[i] = min(closest[i], np.float64(row[i]))
         centers[c] = x[best_candidate]
 
 
@@ -370,13 +377,11 @@ def _relocate_empty(x, labels, old, sums, counts):
         distances[i] = _sq_dist(x[i], old[labels[i]])
     if distances.max() == 0.0:
         return
-    farthest = np.argsort(-distances, kind="mergesort")
-    taken = 0
     for new_id in range(counts.size):
         if counts[new_id] != 0:
             continue
-        far = farthest[taken]
-        taken += 1
+        far = np.argmax(distances)
+        distances[far] = -1.0  # each sample moves at most once
         old_id = labels[far]
         for j in range(x.shape[1]):
             sums[old_id, j] -= x[far, j]

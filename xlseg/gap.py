@@ -9,10 +9,10 @@ fits real structure lowers ``W_k`` more than it lowers the references'.
 This module reproduces R's ``cluster::clusGap`` with ``d.power = 2``, except
 that ``log_w`` here is ``log W_k`` with ``W_k`` the k-means inertia, whereas
 clusGap reports ``log(W_k / 2)``; the gap and its standard error are the same
-on both scales. The reference sets are clustered with the batched k-means of
-:mod:`xlseg.batch_kmeans`, which is what makes B = 100 affordable; the K values
-of a chunk of references are clustered on two threads at once (numpy releases
-the GIL in the stacked operations), each with its own random stream spawned
+on both scales. The reference sets are clustered with the compiled batched
+k-means of :mod:`xlseg.batch_kmeans`, which is what makes B = 100 affordable;
+the K values of a chunk of references are clustered on two threads at once (the
+compiled k-means releases the GIL), each with its own random stream spawned
 from the seed, so results do not depend on the number of threads.
 """
 
@@ -264,8 +264,8 @@ def gap_statistic(
 
 
 def _workers() -> int:
-    """Threads for the reference fits: numpy releases the GIL in the stacked
-    array operations, so the K values of a chunk are clustered concurrently."""
+    """Threads for the reference fits: the compiled k-means releases the GIL,
+    so the K values of a chunk are clustered concurrently."""
     return max(1, min(_MAX_WORKERS, os.cpu_count() or 1))
 
 

