@@ -51,6 +51,9 @@ LARGE_N_INIT = 3
 # Sparse input up to this many cells is densified for scikit-learn's indices.
 _DENSE_CELLS = 20_000_000
 
+SILHOUETTE_TOLERANCE = 0.01
+"""Mean silhouettes this close to the best count as equally good (see `select_k`)."""
+
 COLUMNS = ("K", "SSE", "Silhouette", "Gap", "s_k", "Calinski-Harabasz", "Davies-Bouldin")
 
 
@@ -222,9 +225,13 @@ def select_k(
     The recommendation is a vote of three criteria restricted to
     ``k_min..k_max``: the gap rule's pick, the K of best mean silhouette and
     the SSE knee. A K named by at least two of them is recommended. Otherwise
-    the best-silhouette K is, because the silhouette says directly how well
+    the silhouette's K is, because the silhouette says directly how well
     customers sit in their own segment, which is what an analyst reads from
-    the segment profiles; the reasons record the disagreement.
+    the segment profiles; the reasons record the disagreement. The
+    silhouette's K is the smallest K whose mean silhouette is within
+    `SILHOUETTE_TOLERANCE` of the best: differences that small are within
+    the variation between k-means restarts, and fewer segments are easier to
+    act on.
     """
     n = _check_matrix(X)
     k_min, k_max = check_k_range(k_min, k_max, n)
@@ -297,10 +304,11 @@ def select_k(
     )
     knee = _knee(ks, sse)
     in_range = table[(table["K"] >= k_min) & (table["K"] <= k_max)]
-    best_sil_k = int(in_range.loc[in_range["Silhouette"].idxmax(), "K"])
     best_sil = float(in_range["Silhouette"].max())
+    near_best = in_range["Silhouette"] >= best_sil - SILHOUETTE_TOLERANCE
+    sil_k = int(in_range.loc[near_best, "K"].min())
     recommended, reasons = _recommend(
-        gap.pick(gap_rule), gap_rule, best_sil_k, best_sil, knee, k_min, k_max
+        gap.pick(gap_rule), gap_rule, sil_k, best_sil, knee, k_min, k_max
     )
     structure = structure_band(best_sil)
     return KSelection(
@@ -433,7 +441,7 @@ def _knee(ks: list[int], sse: list[float]) -> int | None:
 def _recommend(
     gap_pick: int,
     gap_rule: str,
-    best_sil_k: int,
+    sil_k: int,
     best_sil: float,
     knee: int | None,
     k_min: int,
@@ -441,8 +449,11 @@ def _recommend(
 ) -> tuple[int, tuple[str, ...]]:
     """The vote described in :func:`select_k`, with its reasons in plain words."""
     reasons = []
-    votes = [best_sil_k]
-    reasons.append(f"The mean silhouette is highest at K = {best_sil_k} ({best_sil:.3f}).")
+    votes = [sil_k]
+    reasons.append(
+        f"The mean silhouette is highest ({best_sil:.3f}) at K = {sil_k}, or no more than "
+        f"{SILHOUETTE_TOLERANCE} below it there, the fewest segments that good."
+    )
     if k_min <= gap_pick <= k_max:
         votes.append(gap_pick)
         reasons.append(f"The gap statistic ({gap_rule} rule) picks K = {gap_pick}.")
@@ -471,10 +482,10 @@ def _recommend(
         agree = int(counts.max())
         reasons.append(f"K = {chosen} is recommended because {agree} of the criteria agree on it.")
     else:
-        chosen = best_sil_k
+        chosen = sil_k
         reasons.append(
-            f"The criteria disagree; K = {chosen} is recommended because it has the best "
-            f"silhouette, which measures how well customers fit their own segment."
+            f"The criteria disagree; K = {chosen} is recommended for its silhouette, which "
+            f"measures how well customers fit their own segment."
         )
     return chosen, tuple(reasons)
 
