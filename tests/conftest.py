@@ -41,6 +41,18 @@ def wine_tables(wine_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return sheets["OfferInformation"], sheets["Transactions"]
 
 
+@pytest.fixture(scope="session")
+def wine_crosstab(wine_tables) -> pd.DataFrame:
+    """The WineKMC customer x offer 0/1 table built with pandas alone.
+
+    An independent reference for the engine: customers sorted, offers in the
+    sheet's order, 1 where the customer took the offer.
+    """
+    offers, transactions = wine_tables
+    table = pd.crosstab(transactions["Customer Last Name"], transactions["Offer #"])
+    return (table.reindex(columns=offers["Offer #"], fill_value=0).sort_index() > 0).astype(int)
+
+
 def corpus_files() -> list[Path]:
     """Every workbook of the Excel-saved corpus (empty list if the folder is missing)."""
     folder = SHARED / "data" / "excel-corpus"

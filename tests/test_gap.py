@@ -8,7 +8,6 @@ rules.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 
@@ -23,11 +22,8 @@ R_E_LOG_W = np.array(
 
 
 @pytest.fixture(scope="module")
-def wine_matrix(wine_tables) -> np.ndarray:
-    _, transactions = wine_tables
-    table = pd.crosstab(transactions["Customer Last Name"], transactions["Offer #"])
-    table = table.reindex(columns=range(1, 33), fill_value=0).sort_index()
-    return (table.to_numpy() > 0).astype(float)
+def wine_matrix(wine_crosstab) -> np.ndarray:
+    return wine_crosstab.to_numpy(dtype=float)
 
 
 def test_batch_kmeans_matches_sklearn_quality():

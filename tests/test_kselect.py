@@ -4,7 +4,6 @@ planted segments, and the verdict on WineKMC's weak structure."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
@@ -30,11 +29,8 @@ README_SILHOUETTE = [0.0917, 0.1208, 0.1320, 0.1009, 0.1313, 0.1234, 0.1324, 0.1
 
 
 @pytest.fixture(scope="module")
-def wine_matrix(wine_tables) -> sp.csr_matrix:
-    _, transactions = wine_tables
-    table = pd.crosstab(transactions["Customer Last Name"], transactions["Offer #"])
-    table = table.reindex(columns=range(1, 33), fill_value=0).sort_index()
-    return sp.csr_matrix((table.to_numpy() > 0).astype(float))
+def wine_matrix(wine_crosstab) -> sp.csr_matrix:
+    return sp.csr_matrix(wine_crosstab.to_numpy(dtype=float))
 
 
 @pytest.fixture(scope="module")

@@ -35,11 +35,8 @@ COMPARISON_COLUMNS = [
 
 
 @pytest.fixture(scope="module")
-def wine_matrix(wine_tables) -> sp.csr_matrix:
-    offers, transactions = wine_tables
-    table = pd.crosstab(transactions["Customer Last Name"], transactions["Offer #"])
-    table = table.reindex(columns=offers["Offer #"], fill_value=0).sort_index()
-    return sp.csr_matrix(table.to_numpy(dtype=float))
+def wine_matrix(wine_crosstab) -> sp.csr_matrix:
+    return sp.csr_matrix(wine_crosstab.to_numpy(dtype=float))
 
 
 def _features(X, metric: str):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
@@ -17,11 +16,8 @@ PUBLISHED_RATIOS = [0.1439, 0.1080, 0.0710, 0.0587, 0.0527, 0.0504]
 
 
 @pytest.fixture(scope="module")
-def wine_matrix(wine_tables) -> sp.csr_matrix:
-    offers, transactions = wine_tables
-    table = pd.crosstab(transactions["Customer Last Name"], transactions["Offer #"])
-    table = table.reindex(columns=offers["Offer #"], fill_value=0).sort_index()
-    return sp.csr_matrix(table.to_numpy(dtype=float))
+def wine_matrix(wine_crosstab) -> sp.csr_matrix:
+    return sp.csr_matrix(wine_crosstab.to_numpy(dtype=float))
 
 
 def _reference(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

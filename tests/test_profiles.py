@@ -15,11 +15,10 @@ CATEGORY_COLUMNS = ["Campaign", "Varietal", "Minimum Qty (kg)", "Origin", "Past 
 
 
 @pytest.fixture(scope="module")
-def wine(wine_tables):
+def wine(wine_tables, wine_crosstab):
     """(matrix, customers, offers indexed by offer id, transactions, k-means labels K=4)."""
     offers, transactions = wine_tables
-    table = pd.crosstab(transactions["Customer Last Name"], transactions["Offer #"])
-    table = table.reindex(columns=offers["Offer #"], fill_value=0).sort_index()
+    table = wine_crosstab
     X = sp.csr_matrix(table.to_numpy(dtype=float))
     labels = KMeans(n_clusters=4, n_init=10, random_state=0).fit(X).labels_
     return X, table.index, offers.set_index("Offer #"), transactions, labels
