@@ -746,8 +746,3 @@ def _check_float(
 
 def _sample_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-
-
-def _smallest_positive(values: np.ndarray) -> float:
-    positive = values[values > 0]
-    return float(positive.min()) if positive.size else 1.0
