@@ -11,6 +11,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 
 from xlseg.errors import XlsegError
 from xlseg.kselect import check_k_range, select_k, sparse_ch_db, structure_band
+from xlseg.matrix import distinct_rows
 
 # scikit-learn 1.9, KMeans(n_init=10, random_state=0), from the shared README.
 README_SSE = [
@@ -156,3 +157,15 @@ def test_select_k_rejects_bad_options(wine_matrix):
         select_k(wine_matrix, metric="manhattan")
     with pytest.raises(XlsegError, match="gap rule"):
         select_k(wine_matrix, gap_rule="best")
+
+
+def test_k_range_is_capped_at_the_distinct_purchase_patterns(wine_crosstab):
+    x = wine_crosstab.to_numpy(dtype=float)
+    patterns = len(np.unique(x, axis=0))  # 89 distinct rows among WineKMC's 100 customers
+    assert distinct_rows(sp.csr_matrix(x)) == distinct_rows(x) == patterns
+    selection = select_k(x, patterns - 3, 99, gap_refs=5, stability_seeds=1)
+    assert selection.k_max == patterns - 1
+    assert np.isfinite(selection.table["Gap"]).all()
+    assert str(patterns) in selection.reasons[0]
+    with pytest.raises(XlsegError, match="different purchase patterns"):
+        select_k(x, patterns, 99, gap_refs=5, stability_seeds=1)

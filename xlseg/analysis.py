@@ -17,7 +17,7 @@ import pandas as pd
 
 from xlseg.errors import XlsegError
 from xlseg.kselect import KSelection, select_k
-from xlseg.matrix import CustomerOfferMatrix, build_matrix
+from xlseg.matrix import CustomerOfferMatrix, build_matrix, distinct_rows
 from xlseg.methods import Clustering, cluster, compare_methods
 from xlseg.pca_map import PcaMap, pca_map
 from xlseg.profiles import Profiles, profile_segments
@@ -164,7 +164,7 @@ def segment(
     if isinstance(k, str) and k.strip().lower() == "auto":
         k = "auto"
     else:  # a K the data cannot have is refused before minutes of analysis
-        _check_fixed_k(k, matrix.shape[0])
+        _check_fixed_k(k, matrix)
     selection = select_k(
         x,
         k_min,
@@ -231,13 +231,20 @@ def segment(
     )
 
 
-def _check_fixed_k(k: object, n_customers: int) -> None:
+def _check_fixed_k(k: object, matrix: CustomerOfferMatrix) -> None:
     if isinstance(k, str):
         raise XlsegError(f"K must be 'auto' or a whole number, not '{k}'")
+    n_customers = matrix.shape[0]
     if int(k) != k or not 2 <= k <= n_customers - 1:
         raise XlsegError(
             f"K = {k} is out of range: with {n_customers} customers K must be "
             f"between 2 and {n_customers - 1}"
+        )
+    patterns = distinct_rows(matrix.values)
+    if k >= patterns:
+        raise XlsegError(
+            f"K = {k} is out of range: only {patterns} customers have different purchase "
+            f"patterns, so K must be at most {patterns - 1}"
         )
 
 

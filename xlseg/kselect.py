@@ -39,6 +39,7 @@ from sklearn.metrics import (
 
 from xlseg.errors import XlsegError
 from xlseg.gap import GAP_RULES, REFERENCES, GapStatistic, gap_statistic
+from xlseg.matrix import check_matrix, distinct_rows
 
 __all__ = ["KSelection", "check_k_range", "select_k", "structure_band"]
 
@@ -127,11 +128,16 @@ class KSelection:
     n_init: int = 10
 
 
-def check_k_range(k_min: int, k_max: int, n_customers: int) -> tuple[int, int]:
-    """Validate the range of K to choose from; cap ``k_max`` at ``n_customers - 1``.
+def check_k_range(
+    k_min: int, k_max: int, n_customers: int, n_patterns: int | None = None
+) -> tuple[int, int]:
+    """Validate the range of K to choose from; cap ``k_max`` at what the data allow.
 
-    The silhouette is defined for 2 <= K <= n - 1 only, so that is the widest
-    range a recommendation can come from.
+    The silhouette is defined for 2 <= K <= n - 1 only, and k-means cannot make
+    more non-empty clusters than there are distinct purchase patterns
+    (``n_patterns``, when given; K = n_patterns leaves no within-cluster
+    variation at all), so ``2..min(n - 1, n_patterns - 1)`` is the widest range
+    a recommendation can come from.
     """
     for name, value in (("smallest", k_min), ("largest", k_max)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -153,6 +159,16 @@ def check_k_range(k_min: int, k_max: int, n_customers: int) -> tuple[int, int]:
             f"with {n_customers} customers at most {n_customers - 1} segments can be compared, "
             f"but the smallest number to try is {k_min}"
         )
+    # With as many clusters as distinct patterns every cluster is one point
+    # (W_k = 0, log W_k undefined), so one fewer is the most that compares.
+    if n_patterns is not None and n_patterns - 1 < k_max:
+        if n_patterns - 1 < k_min:
+            raise XlsegError(
+                f"only {n_patterns} customers have different purchase patterns, so at most "
+                f"{n_patterns - 1} segments can be compared, but the smallest number to try "
+                f"is {k_min}"
+            )
+        k_max = n_patterns - 1
     return int(k_min), k_max
 
 
@@ -241,8 +257,10 @@ def select_k(
     the variation between k-means restarts, and fewer segments are easier to
     act on.
     """
-    n = _check_matrix(X)
-    k_min, k_max = check_k_range(k_min, k_max, n)
+    X = check_matrix(X, purpose="choosing the number of segments")
+    n = X.shape[0]
+    asked_max = k_max
+    k_min, k_max = check_k_range(k_min, k_max, n, distinct_rows(X))
     if metric not in METRICS:
         raise XlsegError(
             f"unknown silhouette metric {metric!r}; choose one of {', '.join(METRICS)}"
@@ -322,6 +340,12 @@ def select_k(
     recommended, reasons = _recommend(
         gap.pick(gap_rule), gap_rule, sil_k, best_sil, knee, k_min, k_max
     )
+    if k_max < min(asked_max, n - 1):
+        reasons = (
+            f"K was compared up to {k_max} only: just {k_max + 1} customers have "
+            f"different purchase patterns.",
+            *reasons,
+        )
     structure = structure_band(best_sil)
     return KSelection(
         table=table,
@@ -341,21 +365,6 @@ def select_k(
         stability=stability,
         n_init=fit_n_init,
     )
-
-
-def _check_matrix(X: np.ndarray | sp.spmatrix) -> int:
-    if not (sp.issparse(X) or isinstance(X, np.ndarray)):
-        raise XlsegError("the customer x offer matrix must be a numpy array or a sparse matrix")
-    if X.ndim != 2 or X.shape[1] < 1:
-        raise XlsegError(
-            "the customer x offer matrix must have customers as rows and offers as columns"
-        )
-    values = X.data if sp.issparse(X) else X
-    if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
-        raise XlsegError("the customer x offer matrix must hold numbers")
-    if not np.all(np.isfinite(values)):
-        raise XlsegError("the customer x offer matrix holds empty or non-numeric cells")
-    return X.shape[0]
 
 
 def _sample_rows(

@@ -141,3 +141,15 @@ def check_matrix(
     if np.any(values < 0):
         raise XlsegError("the customer x offer matrix must hold 0/1 values (or counts of take-ups)")
     return X
+
+
+def distinct_rows(X: np.ndarray | sp.spmatrix) -> int:
+    """Number of different customer rows (purchase patterns) in ``X``.
+
+    k-means cannot make more non-empty clusters than there are distinct points,
+    so this caps the K that can be compared. Rows are told apart by two random
+    projections: equal rows always project equally, different 0/1 rows
+    practically never do, and no dense copy of a large matrix is needed.
+    """
+    projections = np.random.default_rng(0).random((X.shape[1], 2))
+    return int(np.unique(np.asarray(X @ projections), axis=0).shape[0])
