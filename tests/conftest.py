@@ -9,6 +9,7 @@ set: there it fails, so CI cannot go green by skipping.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,17 @@ def require_file(path: Path) -> Path:
     if os.environ.get("CI"):
         pytest.fail(message + " (CI is set, so a missing file is a failure)")
     pytest.skip(message)
+
+
+def require_soffice() -> str:
+    """Path of LibreOffice's ``soffice``; skip without it (or fail under CI)."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        message = "LibreOffice (soffice) is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set, so this is a failure)")
+        pytest.skip(message)
+    return soffice
 
 
 @pytest.fixture(scope="session")

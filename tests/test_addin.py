@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import inspect
 import io
-import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,6 +23,7 @@ import pytest
 import xlwings
 from oletools.olevba import VBA_Parser
 
+from conftest import require_soffice
 from xlseg.addin import build_addin, generate_udf_wrappers, install_addin
 from xlseg.sample import make_sample
 from xlseg.settings import SETTINGS, SETTINGS_SHEET
@@ -274,12 +273,7 @@ def test_try_it_calls_every_worksheet_function_on_the_sample_ranges(built):
 @pytest.fixture(scope="module")
 def resaved(built, tmp_path_factory) -> dict[str, Path]:
     """Both workbooks re-saved by LibreOffice (the add-in through an .xlsm copy)."""
-    soffice = shutil.which("soffice")
-    if soffice is None:
-        message = "LibreOffice (soffice) is not installed"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set)")
-        pytest.skip(message)
+    soffice = require_soffice()
     work = tmp_path_factory.mktemp("libreoffice")
     addin, template = built
     # LibreOffice refuses the add-in content type; the same package as a workbook loads.

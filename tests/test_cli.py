@@ -35,7 +35,7 @@ import xlsxwriter
 from openpyxl.utils import get_column_letter
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import REPO, corpus_files
+from conftest import REPO, corpus_files, require_soffice
 from xlseg.cli import main
 from xlseg.demo import OFFERS_SHEET, TRANSACTIONS_SHEET, write_sample_workbook
 from xlseg.progress import STEP_LABELS
@@ -525,11 +525,7 @@ def test_corpus_holds_a_macro_workbook_with_vba(corpus_dir):
 
 
 def test_libreoffice_converts_the_output_to_pdf(wine_run, wine_summary, tmp_path):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        if os.environ.get("CI"):
-            pytest.fail("LibreOffice (soffice) is missing and CI is set")
-        pytest.skip("LibreOffice (soffice) is not installed")
+    soffice = require_soffice()
     source = shutil.copy(wine_run["output"], tmp_path / "segmented.xlsx")
     profile = f"file:///tmp/lo-xlseg-{uuid.uuid4().hex}"
     try:

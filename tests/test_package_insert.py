@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import posixpath
 import re
-import shutil
 import subprocess
 import warnings
 import zipfile
@@ -25,7 +23,7 @@ import pytest
 import python_calamine
 import xlsxwriter
 
-from conftest import corpus_files
+from conftest import corpus_files, require_soffice
 from xlseg.errors import XlsegError
 from xlseg.output_sheets import OUTPUT_MARKER
 from xlseg.package_insert import insert_sheets, output_sheet_names
@@ -394,20 +392,11 @@ def test_unreadable_targets_are_refused(
     assert file_name in str(caught.value)
 
 
-def _soffice_or_skip() -> str:
-    soffice = shutil.which("soffice")
-    if soffice is None:
-        if os.environ.get("CI"):
-            pytest.fail("LibreOffice (soffice) is required under CI")
-        pytest.skip("LibreOffice (soffice) is not installed")
-    return soffice
-
-
 @pytest.mark.parametrize("name", ["WithChartSheet.xlsx", "64450.xlsx"])
 def test_libreoffice_renders_the_result(
     request: pytest.FixtureRequest, tmp_path: Path, name: str, source: bytes
 ) -> None:
-    soffice = _soffice_or_skip()
+    soffice = require_soffice()
     data, _ = insert_sheets(_target_path(request, name), source)
     book = tmp_path / name
     book.write_bytes(data)

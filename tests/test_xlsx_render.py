@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -23,6 +21,7 @@ import pytest
 from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook
 
+from conftest import require_soffice
 from xlseg.report import (
     ChartBlock,
     ColourScale,
@@ -324,12 +323,7 @@ def test_data_range_points_at_sheet_cells() -> None:
 
 
 def test_libreoffice_converts_the_workbook_to_pdf(rendered: Path, tmp_path: Path) -> None:
-    soffice = shutil.which("soffice")
-    if soffice is None:
-        message = "LibreOffice (soffice) is not installed"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set, so this is a failure)")
-        pytest.skip(message)
+    soffice = require_soffice()
     profile = (tmp_path / "profile").as_uri()
     subprocess.run(
         [
