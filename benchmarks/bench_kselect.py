@@ -10,7 +10,7 @@ two fresh processes: one with an empty numba cache (compiling), one with the
 cache this benchmark has just filled. ``--large``: a
 100,000 x 1,000 sample (``make_sample``, ~1,000,000 ones) through
 ``load_tables`` and ``build_matrix``, then ``select_k`` with B = 10 Lloyd
-references and select_k's large-data policy (see :mod:`xlseg.kselect`), each
+references and select_k's large-data policy (see :mod:`xlseg.engine.kselect`), each
 step timed, with peak memory.
 
 WineKMC is read from ``../shared/data/WineKMC.xlsx`` beside the repository
@@ -36,7 +36,7 @@ import scipy.sparse as sp
 import sklearn
 from sklearn.cluster import KMeans
 
-from xlseg.kselect import select_k
+from xlseg.engine.kselect import select_k
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def median_time(fn, repeats: int) -> tuple[float, list[float], object]:
 FIRST_CALL = """
 import time
 start = time.perf_counter()
-from xlseg.kselect import select_k
+from xlseg.engine.kselect import select_k
 import bench_kselect
 X = bench_kselect.wine_matrix()
 imported = time.perf_counter()
@@ -164,9 +164,9 @@ def bench_wine(repeats: int) -> None:
 
 def bench_large() -> None:
     """Sample workbook tables -> matrix -> K selection, as ``xlseg run`` would do them."""
-    from xlseg.matrix import build_matrix
-    from xlseg.sample import make_sample
-    from xlseg.tables import load_tables
+    from xlseg.engine.matrix import build_matrix
+    from xlseg.engine.sample import make_sample
+    from xlseg.engine.tables import load_tables
 
     start = time.perf_counter()
     sample = make_sample(100_000, 1_000, 8, offers_per_customer=10)

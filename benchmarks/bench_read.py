@@ -1,4 +1,4 @@
-"""Time `xlseg.reading.read_workbook` on a 1,000,000-row transactions sheet.
+"""Time `xlseg.workbook.reading.read_workbook` on a 1,000,000-row transactions sheet.
 
 Run ``python benchmarks/bench_read.py``. The workbook is written once (XlsxWriter
 ``constant_memory``, which stores strings inline) into ``benchmarks/.cache/``
@@ -29,7 +29,7 @@ CUSTOMERS = 50_000
 # Each reader builds a pandas DataFrame of the whole sheet; {path} and {rows} are filled in.
 READERS = {
     "xlseg read_workbook": (
-        "from xlseg.reading import read_workbook\n"
+        "from xlseg.workbook.reading import read_workbook\n"
         "frame = read_workbook({path!r}, require_offers=False).transactions"
     ),
     "fastexcel to_pandas": (

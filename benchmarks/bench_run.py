@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import sklearn
 
-from xlseg.demo import write_sample_workbook
-from xlseg.sample import make_sample
+from xlseg.engine.sample import make_sample
+from xlseg.workbook.sample_book import write_sample_workbook
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 TARGET_SECONDS = 120.0

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 import xlseg_udfs
-from xlseg import excel_ranges
+from xlseg.excel import worksheet_functions
 
 TARGET_SECONDS = 0.050
 DEFAULT_WORKBOOK = Path(
@@ -65,7 +65,7 @@ def main() -> None:
     print(f"workbook: {args.workbook} (transactions as a whole column: {len(transactions)} rows)")
     print(f"{'function':<44} {'first s':>9} {'memoised ms':>12}  target < 50 ms")
     for name, call in calls.items():
-        excel_ranges.RESULTS.clear()
+        worksheet_functions.RESULTS.clear()
         start = time.perf_counter()
         first = call()
         first_seconds = time.perf_counter() - start

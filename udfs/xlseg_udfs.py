@@ -5,7 +5,7 @@ xlwings imports this module by the name given in its "UDF Modules" setting
 function; the Python names are the names Excel shows, hence upper case. The
 functions only declare what Excel sees (arguments, help texts, category);
 reading the ranges, running the engine, memoising and turning problems into
-``#XLSEG: ...`` cell texts is :mod:`xlseg.excel_ranges`' job.
+``#XLSEG: ...`` cell texts is :mod:`xlseg.excel.worksheet_functions`' job.
 
 Every function returns a block of rows, which dynamic-array Excel (Microsoft
 365, Excel 2021 and later) spills from the formula's cell; no ``expand``
@@ -23,7 +23,7 @@ arrays, so the formula is not turned into an implicit-intersection ``@``
 formula), Excel recalculates it, xlwings answers from the result it kept and
 Excel spills it. Excel stays responsive meanwhile. Each later recalculation
 goes through the same two steps, but the second is answered by the memo of
-:mod:`xlseg.excel_ranges` in milliseconds. These three functions are also not
+:mod:`xlseg.excel.worksheet_functions` in milliseconds. These three functions are also not
 run from the function wizard (``call_in_wizard=False``), so that typing their
 arguments does not start a computation. ``SEGMENT_MATRIX`` is fast and
 synchronous.
@@ -47,7 +47,7 @@ from typing import Any
 
 import xlwings as xw
 
-from xlseg import excel_ranges
+from xlseg.excel import worksheet_functions
 
 _TRANSACTIONS_DOC = (
     "Transactions range: customer and offer columns, with or without a header row "
@@ -72,7 +72,9 @@ _METHOD_DOC = "Clustering method: kmeans (default), affinity, spectral, agglomer
 )
 def SEGMENT_CLUSTER(transactions: Any, k: Any = None, method: Any = None, seed: Any = None) -> Any:
     """Segment customers by the offers they took: Customer | Segment | Segment name."""
-    return excel_ranges.answer(excel_ranges.cluster_table, transactions, k, method, seed)
+    return worksheet_functions.answer(
+        worksheet_functions.cluster_table, transactions, k, method, seed
+    )
 
 
 @xw.func(category="xlseg")
@@ -86,7 +88,7 @@ def SEGMENT_CLUSTER(transactions: Any, k: Any = None, method: Any = None, seed: 
 )
 def SEGMENT_MATRIX(transactions: Any, offers: Any = None) -> Any:
     """The customer x offer matrix: 1 where the customer took the offer, else 0."""
-    return excel_ranges.answer(excel_ranges.matrix_table, transactions, offers)
+    return worksheet_functions.answer(worksheet_functions.matrix_table, transactions, offers)
 
 
 @xw.func(category="xlseg", async_mode="threading", call_in_wizard=False)
@@ -106,7 +108,9 @@ def SEGMENT_KSCORES(
     transactions: Any, k_min: Any = None, k_max: Any = None, gap_refs: Any = None
 ) -> Any:
     """Scores for choosing K (SSE, silhouette, gap...), each rule's pick and the recommended K."""
-    return excel_ranges.answer(excel_ranges.kscores_table, transactions, k_min, k_max, gap_refs)
+    return worksheet_functions.answer(
+        worksheet_functions.kscores_table, transactions, k_min, k_max, gap_refs
+    )
 
 
 @xw.func(category="xlseg", async_mode="threading", call_in_wizard=False)
@@ -116,4 +120,6 @@ def SEGMENT_KSCORES(
 @xw.arg("method", err_to_str=True, doc=_METHOD_DOC)
 def SEGMENT_PROFILE(transactions: Any, offers: Any, k: Any = None, method: Any = None) -> Any:
     """Profile of each segment: size, share, top offers, strongest lifts and a description."""
-    return excel_ranges.answer(excel_ranges.profile_table, transactions, offers, k, method)
+    return worksheet_functions.answer(
+        worksheet_functions.profile_table, transactions, offers, k, method
+    )

@@ -1,6 +1,6 @@
 """The ``xlseg`` command: segment saved workbooks with no Excel present.
 
-Thin by design: parse arguments, call `xlseg.workbook_run.run_workbook` (or
+Thin by design: parse arguments, call `xlseg.run.workbook_run.run_workbook` (or
 the add-in builder), print a summary. Exit codes: 0 done, 2 bad input or
 usage (one plain line naming file, sheet, row and column), 1 unexpected error.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xlseg.errors import XlsegError
-from xlseg.progress import ProgressBars
+from xlseg.run.progress import ProgressBars
 from xlseg.settings import GAP_REFERENCE_CHOICES, METHOD_CHOICES, METRIC_CHOICES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, bars: ProgressBars) -> int:
-    from xlseg.workbook_run import run_workbook
+    from xlseg.run.workbook_run import run_workbook
 
     outcome = run_workbook(
         args.book,
@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace, bars: ProgressBars) -> int:
 
 
 def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
-    from xlseg.workbook_run import default_output, run_workbook
+    from xlseg.run.workbook_run import default_output, run_workbook
 
     if args.output_dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -99,9 +99,9 @@ def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
 
 
 def _demo(args: argparse.Namespace, bars: ProgressBars) -> int:
-    from xlseg.demo import write_sample_workbook
-    from xlseg.sample import make_sample
-    from xlseg.workbook_run import run_workbook
+    from xlseg.engine.sample import make_sample
+    from xlseg.run.workbook_run import run_workbook
+    from xlseg.workbook.sample_book import write_sample_workbook
 
     path = args.output
     if path.suffix.lower() != ".xlsx":
@@ -116,7 +116,7 @@ def _demo(args: argparse.Namespace, bars: ProgressBars) -> int:
 
 
 def _addin_build(args: argparse.Namespace, bars: ProgressBars) -> int:
-    from xlseg.addin import build_addin
+    from xlseg.excel.addin.build import build_addin
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for path in build_addin(args.output_dir):
@@ -125,7 +125,7 @@ def _addin_build(args: argparse.Namespace, bars: ProgressBars) -> int:
 
 
 def _addin_install(args: argparse.Namespace, bars: ProgressBars) -> int:
-    from xlseg.addin import install_addin
+    from xlseg.excel.addin.build import install_addin
 
     print(install_addin(args.addin))
     return EXIT_OK

@@ -3,9 +3,9 @@
 The add-in's VBA (``workbook_templates/XlsegRibbon.bas``) calls these through
 xlwings' ``RunPython``. Every analysis button does the same work: read the
 two tables and the ``xlseg settings`` sheet of the workbook that called,
-run the engine once (`xlseg.book_analysis.analyse_book`), describe the output
-(`xlseg.report.build_report`) and write the sheets that button is about into
-the open workbook (`xlseg.live_writer.write_report_live`). Running the whole
+run the engine once (`xlseg.run.book_analysis.analyse_book`), describe the output
+(`xlseg.report.build.build_report`) and write the sheets that button is about into
+the open workbook (`xlseg.excel.live_writer.write_report_live`). Running the whole
 engine for one sheet keeps every sheet consistent with the others: the K on
 the segments sheet is the K the K-selection sheet recommends.
 
@@ -25,12 +25,12 @@ from typing import Any
 
 import xlwings as xw
 
-from xlseg.book_analysis import analyse_book
 from xlseg.errors import XlsegError
-from xlseg.live_tables import LiveBookReader
-from xlseg.live_writer import write_report_live, write_values
-from xlseg.output_sheets import SHEET_PREFIX
-from xlseg.report import build_report
+from xlseg.excel.live_tables import LiveBookReader
+from xlseg.excel.live_writer import write_report_live, write_values
+from xlseg.report.build import build_report
+from xlseg.report.sheet_names import SHEET_PREFIX
+from xlseg.run.book_analysis import analyse_book
 from xlseg.settings import SETTINGS, SETTINGS_SHEET
 
 __all__ = [

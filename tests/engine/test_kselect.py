@@ -1,0 +1,171 @@
+"""Choosing K: the criteria table against scikit-learn, the recommendation on
+planted segments, and the verdict on WineKMC's weak structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.cluster import KMeans
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+from xlseg.engine.kselect import check_k_range, select_k, sparse_ch_db, structure_band
+from xlseg.engine.matrix import distinct_rows
+from xlseg.errors import XlsegError
+
+# scikit-learn 1.9, KMeans(n_init=10, random_state=0), from the shared README.
+README_SSE = [
+    281.900,
+    251.460,
+    227.557,
+    213.285,
+    203.905,
+    193.499,
+    185.741,
+    177.153,
+    174.375,
+    167.012,
+]
+README_SILHOUETTE = [0.0917, 0.1208, 0.1320, 0.1009, 0.1313, 0.1234, 0.1324, 0.1235, 0.1222]
+
+
+@pytest.fixture(scope="module")
+def wine_matrix(wine_crosstab) -> sp.csr_matrix:
+    return sp.csr_matrix(wine_crosstab.to_numpy(dtype=float))
+
+
+@pytest.fixture(scope="module")
+def wine_selection(wine_matrix):
+    # Fewer references than the default keep the test fast; the checks below do not depend on B.
+    return select_k(wine_matrix, gap_refs=20, stability_seeds=5)
+
+
+def planted(seed: int = 0) -> np.ndarray:
+    """200 customers in 4 groups, each taking its own block of 8 offers with p = 0.9."""
+    rng = np.random.default_rng(seed)
+    group = np.repeat(np.arange(4), 50)
+    prob = np.full((200, 32), 0.05)
+    for g in range(4):
+        prob[group == g, g * 8 : (g + 1) * 8] = 0.9
+    return (rng.random((200, 32)) < prob).astype(float)
+
+
+def test_table_matches_scikit_learn(wine_matrix, wine_selection):
+    table = wine_selection.table
+    assert list(table.columns) == [
+        "K",
+        "SSE",
+        "Silhouette",
+        "Gap",
+        "s_k",
+        "Calinski-Harabasz",
+        "Davies-Bouldin",
+    ]
+    assert table["K"].tolist() == list(range(1, 11))
+    dense = wine_matrix.toarray()
+    for k in range(1, 11):
+        row = table[table["K"] == k].iloc[0]
+        model = KMeans(k, n_init=10, random_state=0).fit(dense)
+        assert row["SSE"] == model.inertia_
+        assert np.array_equal(wine_selection.labels[k], model.labels_)
+        if k == 1:
+            assert np.isnan(row[["Silhouette", "Calinski-Harabasz", "Davies-Bouldin"]]).all()
+            continue
+        assert row["Silhouette"] == pytest.approx(silhouette_score(dense, model.labels_))
+        assert row["Calinski-Harabasz"] == pytest.approx(
+            calinski_harabasz_score(dense, model.labels_)
+        )
+        assert row["Davies-Bouldin"] == pytest.approx(davies_bouldin_score(dense, model.labels_))
+    assert np.allclose(table["SSE"], README_SSE, atol=5e-4)
+    assert np.allclose(table["Silhouette"][1:], README_SILHOUETTE, atol=5e-5)
+    assert np.allclose(table["Gap"], wine_selection.gap.gap)
+
+
+def test_wine_verdict_is_weak_and_seed_dependent(wine_selection):
+    sel = wine_selection
+    assert sel.structure in ("weak", "none")
+    assert sel.structure == structure_band(np.nanmax(sel.table["Silhouette"]))
+    picks = sel.stability["Gap pick"]
+    assert list(sel.stability.columns) == ["Seed", "Gap pick"] and len(picks) == 5
+    assert picks.iloc[0] == sel.gap.pick("Tibs2001SEmax")
+    # The README: on these data the gap pick varies with the seed.
+    assert picks.nunique() > 1
+    assert "no substantial" in sel.verdict or "weak" in sel.verdict
+    assert "seed" in sel.verdict and "judgement call" in sel.verdict
+    assert sel.k_min <= sel.recommended_k <= sel.k_max
+    assert any(str(sel.recommended_k) in reason for reason in sel.reasons)
+
+
+def test_planted_segments_are_recommended():
+    X = planted()
+    sel = select_k(sp.csr_matrix(X), n_init=3, gap_refs=10, stability_seeds=1)
+    assert sel.recommended_k == 4
+    assert sel.gap.pick("Tibs2001SEmax") == 4
+    assert sel.knee == 4
+    assert int(sel.table["Silhouette"].idxmax()) == 3  # row of K = 4
+    assert sel.structure in ("reasonable", "strong", "weak")
+
+
+def test_sparse_indices_match_scikit_learn(wine_matrix):
+    dense = wine_matrix.toarray()
+    for k in (2, 5, 9):
+        labels = KMeans(k, n_init=3, random_state=1).fit(dense).labels_
+        ch, db = sparse_ch_db(wine_matrix, labels)
+        assert ch == pytest.approx(calinski_harabasz_score(dense, labels), rel=1e-10)
+        assert db == pytest.approx(davies_bouldin_score(dense, labels), rel=1e-10)
+
+
+@pytest.mark.parametrize("metric", ["jaccard", "cosine"])
+def test_other_metrics_and_silhouette_sample(wine_matrix, metric):
+    sel = select_k(
+        wine_matrix, 2, 4, metric=metric, gap_refs=5, stability_seeds=1, silhouette_sample_size=60
+    )
+    assert sel.silhouette_sample_size == 60 and sel.metric == metric
+    dense = wine_matrix.toarray()
+    rows = np.sort(np.random.default_rng(0).choice(100, size=60, replace=False))
+    data = dense[rows] != 0 if metric == "jaccard" else dense[rows]
+    for k in (2, 3, 4):
+        expected = silhouette_score(data, sel.labels[k][rows], metric=metric)
+        assert sel.table.loc[k - 1, "Silhouette"] == pytest.approx(expected)
+
+
+def test_progress_is_reported(wine_matrix):
+    calls = []
+    select_k(wine_matrix, 2, 3, gap_refs=4, stability_seeds=2, progress=lambda *a: calls.append(a))
+    steps = {step for step, _, _ in calls}
+    assert steps == {"k-means", "silhouette", "gap", "stability"}
+    assert ("k-means", 3, 3) in calls and ("gap", 4, 4) in calls
+
+
+def test_check_k_range():
+    assert check_k_range(2, 10, 100) == (2, 10)
+    assert check_k_range(2, 10, 6) == (2, 5)  # capped at n - 1
+    with pytest.raises(XlsegError, match="at least 2"):
+        check_k_range(1, 5, 100)
+    with pytest.raises(XlsegError, match="below the smallest"):
+        check_k_range(5, 3, 100)
+    with pytest.raises(XlsegError, match="at least 3 customers"):
+        check_k_range(2, 3, 2)
+    with pytest.raises(XlsegError, match="at most 3 segments"):
+        check_k_range(5, 8, 4)
+    with pytest.raises(XlsegError, match="whole number"):
+        check_k_range(2.5, 8, 40)
+
+
+def test_select_k_rejects_bad_options(wine_matrix):
+    with pytest.raises(XlsegError, match="silhouette metric"):
+        select_k(wine_matrix, metric="manhattan")
+    with pytest.raises(XlsegError, match="gap rule"):
+        select_k(wine_matrix, gap_rule="best")
+
+
+def test_k_range_is_capped_at_the_distinct_purchase_patterns(wine_crosstab):
+    x = wine_crosstab.to_numpy(dtype=float)
+    patterns = len(np.unique(x, axis=0))  # 89 distinct rows among WineKMC's 100 customers
+    assert distinct_rows(sp.csr_matrix(x)) == distinct_rows(x) == patterns
+    selection = select_k(x, patterns - 3, 99, gap_refs=5, stability_seeds=1)
+    assert selection.k_max == patterns - 1
+    assert np.isfinite(selection.table["Gap"]).all()
+    assert str(patterns) in selection.reasons[0]
+    with pytest.raises(XlsegError, match="different purchase patterns"):
+        select_k(x, patterns, 99, gap_refs=5, stability_seeds=1)

@@ -1,0 +1,748 @@
+"""Clustering methods for the customer x offer matrix, and their side-by-side comparison.
+
+Five scikit-learn estimators are wrapped so that every one of them returns the
+same :class:`Clustering`: labels renumbered by segment size, the silhouette
+under a chosen metric, member means ("centres") and each customer's distance to
+its centre. The wrappers exist because the estimators disagree on the details
+an analyst sees: label order is arbitrary, affinity propagation and DBSCAN
+choose their own number of segments, DBSCAN leaves customers out (noise, label
+``-1``), and several of them need dense or boolean input.
+
+Large data
+----------
+k-means works on the sparse matrix directly and scales to hundreds of
+thousands of customers. Affinity propagation, spectral clustering,
+agglomerative clustering and DBSCAN compare customers pairwise (time or memory
+grows with the square of the number of customers), so above
+:data:`FIT_SAMPLE_SIZE` customers they are fitted on a seeded random sample of
+that many customers and every other customer joins the segment whose centre
+(member mean) is nearest in Euclidean distance; for DBSCAN the others join the
+segment of their nearest core customer if it lies within ``eps`` (the rule
+DBSCAN itself applies to border customers) and are noise otherwise. Likewise
+the silhouette, which needs all pairwise distances, is computed on a seeded
+sample of :data:`SILHOUETTE_SAMPLE_SIZE` customers above that size. Both facts
+are recorded in :attr:`Clustering.params` (``"fitted_on"``,
+``"silhouette_on"``), so the report can say so.
+
+Distances between customers are computed from dot products on dense blocks
+(see :func:`_distances`): exact for 0/1 data, and far faster than
+scikit-learn's generic Jaccard and Manhattan code, which takes minutes for a
+few thousand customers. Measured on this 2-core machine while other jobs ran,
+100,000 x 1,000 sparse 0/1 (1% filled), 8 segments: k-means 11-23 s, affinity
+propagation 4-9 s, spectral 4-8 s, agglomerative 1-3 s, DBSCAN 10-20 s
+(Euclidean; 30 s Jaccard, the assignment to the nearest core dominates).
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from kneed import KneeLocator
+from sklearn.cluster import (
+    DBSCAN,
+    AffinityPropagation,
+    AgglomerativeClustering,
+    KMeans,
+    SpectralClustering,
+)
+from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics.pairwise import euclidean_distances, manhattan_distances
+
+from xlseg.engine.matrix import check_matrix
+from xlseg.errors import XlsegError
+
+METHODS = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan")
+METRICS = ("euclidean", "jaccard", "cosine", "manhattan")
+LINKAGES = ("ward", "average", "complete", "single")
+
+#: Above this many customers the pairwise methods are fitted on a seeded sample.
+FIT_SAMPLE_SIZE = 2000
+#: Above this many customers the silhouette is computed on a seeded sample.
+SILHOUETTE_SAMPLE_SIZE = 5000
+
+_METHOD_TITLES = {
+    "kmeans": "k-means",
+    "affinity": "affinity propagation",
+    "spectral": "spectral clustering",
+    "agglomerative": "agglomerative clustering",
+    "dbscan": "DBSCAN",
+}
+_NEEDS_N_CLUSTERS = ("kmeans", "spectral", "agglomerative")
+_BLOCK_ENTRIES = 4_000_000  # distances computed at a time (32 MB)
+
+
+class NoClustersFound(XlsegError):
+    """A method ran on valid input but produced no segments at all.
+
+    Raised when affinity propagation stops without a single exemplar. The
+    method comparison catches it and reports that method as having found no
+    segments instead of failing as a whole.
+    """
+
+
+@dataclass(frozen=True, eq=False)
+class Clustering:
+    """The outcome of one clustering run, in the form the report shows.
+
+    Attributes
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    params : dict
+        The effective parameters (defaults filled in, ``eps`` and the
+        affinity-propagation ``preference`` as actually used), plus notes:
+        ``"converged"`` for affinity propagation, ``"fitted_on"`` and
+        ``"silhouette_on"`` when a sample was used, ``"warnings"`` with any
+        warning scikit-learn raised during the fit.
+    labels : ndarray of int
+        Segment of each customer, ``0 .. n_clusters - 1`` numbered by
+        decreasing size (ties: the segment whose first customer comes first
+        gets the smaller number), so that "segment 1" is always the largest.
+        ``-1`` marks DBSCAN noise.
+    n_clusters, n_noise : int
+        Number of segments and of noise customers.
+    metric : str
+        Distance the silhouette was computed with.
+    silhouette : float
+        Mean silhouette over the non-noise customers (over the silhouette
+        sample on large data); NaN when it is undefined (fewer than two
+        segments, or as many segments as customers).
+    silhouette_samples : ndarray of float
+        Per customer; NaN for noise, when undefined, and on large data for
+        customers outside the silhouette sample.
+    centres : ndarray of shape (n_clusters, n_offers)
+        Mean of each segment's rows: with a 0/1 matrix, the share of the
+        segment's customers who took each offer.
+    distance_to_centre : ndarray of float
+        Euclidean distance of each customer to its segment's centre; NaN for
+        noise.
+    """
+
+    method: str
+    params: dict[str, object]
+    labels: np.ndarray
+    n_clusters: int
+    n_noise: int
+    metric: str
+    silhouette: float
+    silhouette_samples: np.ndarray
+    centres: np.ndarray
+    distance_to_centre: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Number of customers in each segment, in label order (noise excluded)."""
+        return np.bincount(self.labels[self.labels >= 0], minlength=self.n_clusters)
+
+
+def cluster(
+    X,
+    method: str = "kmeans",
+    *,
+    n_clusters: int | None = None,
+    seed: int = 0,
+    metric: str = "euclidean",
+    n_init: int = 10,
+    damping: float = 0.5,
+    preference: float | None = None,
+    n_neighbors: int = 10,
+    linkage: str = "average",
+    eps: float | None = None,
+    min_samples: int = 5,
+) -> Clustering:
+    """Cluster customers with one method.
+
+    Parameters
+    ----------
+    X : sparse matrix or array of shape (n_customers, n_offers)
+        The customer x offer matrix (0/1).
+    method : {"kmeans", "affinity", "spectral", "agglomerative", "dbscan"}
+        Affinity propagation and DBSCAN choose the number of segments
+        themselves; the other three need ``n_clusters``.
+    n_clusters : int, optional
+        Number of segments, 2 to ``n_customers - 1``. Only for k-means,
+        spectral and agglomerative clustering.
+    seed : int
+        Random seed; the same seed gives the same segments.
+    metric : {"euclidean", "jaccard", "cosine", "manhattan"}
+        Distance between customers used by agglomerative clustering and DBSCAN
+        and by the silhouette of every method. k-means, affinity propagation
+        (negative squared Euclidean similarity) and spectral clustering
+        (Euclidean nearest-neighbour graph) are defined for Euclidean distance
+        only, so for them it only changes the silhouette. ``"jaccard"``
+        requires a 0/1 matrix.
+    n_init : int
+        k-means restarts; the best of them (lowest within-segment sum of
+        squares) is kept.
+    damping : float
+        Affinity propagation damping, in [0.5, 1). Raise it (e.g. to 0.9) when
+        the method does not converge.
+    preference : float, optional
+        Affinity propagation preference; lower (more negative) values give
+        fewer segments. Default: the median similarity, as scikit-learn does.
+    n_neighbors : int
+        Neighbours per customer in the graph of spectral clustering (at most
+        the number of customers minus one; fewer customers use all others).
+    linkage : {"ward", "average", "complete", "single"}
+        Agglomerative linkage; ``"ward"`` needs the Euclidean metric.
+    eps : float, optional
+        DBSCAN neighbourhood radius. Default: the knee of the sorted distances
+        of every customer to its ``min_samples``-th nearest customer (see
+        :func:`_knee_eps`).
+    min_samples : int
+        DBSCAN: customers (the customer itself included) within ``eps`` that
+        make a customer a core customer.
+
+    Returns
+    -------
+    Clustering
+
+    Raises
+    ------
+    XlsegError
+        For invalid parameters, described for a spreadsheet user.
+    NoClustersFound
+        If affinity propagation ends without any segment.
+    """
+    X = _check_matrix(X)
+    n = X.shape[0]
+    method = _check_choice(method, "method", METHODS)
+    metric = _check_choice(metric, "metric", METRICS)
+    seed = _check_int(seed, "seed", 0, 2**32 - 1)
+    if metric == "jaccard":
+        _check_binary(X)
+
+    if method in _NEEDS_N_CLUSTERS:
+        if n_clusters is None:
+            raise XlsegError(
+                f"{_METHOD_TITLES[method]} needs the number of segments (n_clusters); "
+                f"give a whole number between 2 and {n - 1}"
+            )
+        n_clusters = _check_int(
+            n_clusters,
+            "the number of segments (n_clusters)",
+            2,
+            n - 1,
+            why=" (at most the number of customers minus one)",
+        )
+    elif n_clusters is not None:
+        raise XlsegError(
+            f"{_METHOD_TITLES[method]} finds the number of segments itself; leave the number "
+            "of segments (n_clusters) empty"
+            + (
+                " and change 'preference' to get more or fewer segments"
+                if method == "affinity"
+                else " and change 'eps' or 'min_samples' instead"
+            )
+        )
+
+    params: dict[str, object] = {}
+    fit_rows = None
+    if method != "kmeans" and n > FIT_SAMPLE_SIZE:
+        fit_rows = _sample_rows(n, FIT_SAMPLE_SIZE, seed)
+    X_fit = X if fit_rows is None else X[fit_rows]
+    core = None
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if method == "kmeans":
+            n_init = _check_int(n_init, "n_init (k-means restarts)", 1, 1000)
+            raw = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(X).labels_
+            params.update(n_clusters=n_clusters, n_init=n_init, seed=seed)
+        elif method == "affinity":
+            raw = _fit_affinity(X_fit, damping, preference, seed, params)
+        elif method == "spectral":
+            n_neighbors = min(
+                _check_int(n_neighbors, "n_neighbors (neighbours per customer)", 1, 10**6),
+                X_fit.shape[0] - 1,
+            )
+            raw = (
+                SpectralClustering(
+                    n_clusters=n_clusters,
+                    affinity="nearest_neighbors",
+                    n_neighbors=n_neighbors,
+                    random_state=seed,
+                )
+                .fit(X_fit)
+                .labels_
+            )
+            params.update(n_clusters=n_clusters, n_neighbors=n_neighbors, seed=seed)
+        elif method == "agglomerative":
+            linkage = _check_choice(linkage, "linkage", LINKAGES)
+            if linkage == "ward" and metric != "euclidean":
+                raise XlsegError(
+                    f"ward linkage works only with the euclidean metric, not '{metric}'; "
+                    "choose average, complete or single linkage, or the euclidean metric"
+                )
+            if linkage == "ward":
+                model = AgglomerativeClustering(n_clusters=n_clusters, linkage="ward")
+                raw = model.fit(_dense(X_fit)).labels_
+            else:
+                model = AgglomerativeClustering(
+                    n_clusters=n_clusters, linkage=linkage, metric="precomputed"
+                )
+                raw = model.fit(_distances(X_fit, X_fit, metric)).labels_
+            params.update(n_clusters=n_clusters, linkage=linkage, metric=metric)
+        else:
+            raw, core = _fit_dbscan(X_fit, eps, min_samples, metric, params)
+    notes = tuple(dict.fromkeys(str(w.message) for w in caught))
+    if notes:
+        params["warnings"] = notes
+
+    raw = np.asarray(raw, dtype=np.intp)
+    if fit_rows is not None:
+        raw = _extend_labels(X, fit_rows, raw, core, params.get("eps"), metric)
+        params["fitted_on"] = (
+            f"a seeded random sample of {FIT_SAMPLE_SIZE:,} of {n:,} customers (seed {seed}); "
+            "the others joined the nearest segment"
+        )
+    labels = _renumber(raw)
+    n_found = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+    if method in _NEEDS_N_CLUSTERS and n_found < n_clusters:
+        params.setdefault("warnings", ())
+        params["warnings"] = (
+            *params["warnings"],
+            f"only {n_found} of the {n_clusters} segments asked for have customers",
+        )
+    if method != "dbscan":
+        params["metric"] = metric
+
+    centres = _centres(X, labels, n_found)
+    silhouette, per_customer = _silhouette(X, labels, metric, seed, params)
+    return Clustering(
+        method=method,
+        params=params,
+        labels=labels,
+        n_clusters=n_found,
+        n_noise=int(np.sum(labels < 0)),
+        metric=metric,
+        silhouette=silhouette,
+        silhouette_samples=per_customer,
+        centres=centres,
+        distance_to_centre=_distance_to_centre(X, labels, centres),
+    )
+
+
+def compare_methods(
+    X,
+    n_clusters: int,
+    *,
+    seed: int = 0,
+    metric: str = "euclidean",
+    kmeans: Clustering | None = None,
+    **params,
+) -> tuple[pd.DataFrame, dict[str, Clustering]]:
+    """Run all five methods and set them side by side.
+
+    k-means, spectral and agglomerative clustering are asked for
+    ``n_clusters`` segments; affinity propagation and DBSCAN find their own
+    number. Every method is compared with k-means by the adjusted Rand index
+    (1 = the same segments, about 0 = no more agreement than chance; DBSCAN
+    noise counts as one more group). On large data the pairwise methods and
+    the silhouettes use the samples described in the module docstring; the
+    table's ``attrs["notes"]`` then says so, as do the methods' ``params``.
+
+    Parameters
+    ----------
+    X : sparse matrix or array of shape (n_customers, n_offers)
+    n_clusters : int
+    seed : int
+    metric : str
+        As in :func:`cluster`.
+    kmeans : Clustering, optional
+        A k-means result already computed on ``X`` with ``n_clusters`` and
+        ``seed``, reused instead of being fitted again (k-means on very large
+        data takes the longest of the five).
+    **params
+        Further keyword arguments of :func:`cluster` (``n_init``,
+        ``damping``, ``preference``, ``n_neighbors``, ``linkage``, ``eps``,
+        ``min_samples``); each method uses those that apply to it.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per method with columns ``Method``, ``Clusters``, ``Sizes``
+        (segment sizes in segment order, as text), ``Noise``, ``Silhouette``
+        and ``Adjusted Rand vs k-means``.
+    results : dict of str to Clustering
+        Keyed by method name; a method that found no segment is missing.
+    """
+    allowed = ("n_init", "damping", "preference", "n_neighbors", "linkage", "eps", "min_samples")
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise XlsegError(
+            f"unknown setting(s) {', '.join(unknown)} for the method comparison; "
+            f"valid settings are {', '.join(allowed)}"
+        )
+    X = _check_matrix(X)
+    if kmeans is None:
+        kmeans = cluster(X, "kmeans", n_clusters=n_clusters, seed=seed, metric=metric, **params)
+    elif (
+        kmeans.method != "kmeans"
+        or kmeans.labels.shape[0] != X.shape[0]
+        or kmeans.params.get("n_clusters") != n_clusters
+        or kmeans.params.get("seed") != seed
+        or kmeans.metric != metric
+    ):
+        raise XlsegError(
+            "the k-means result given to the method comparison was computed with other data "
+            "or settings (number of customers, n_clusters, seed or metric differ)"
+        )
+    results: dict[str, Clustering] = {"kmeans": kmeans}
+    notes: list[str] = []
+    rows = []
+    for method in METHODS:
+        if method != "kmeans":
+            count = {"n_clusters": n_clusters} if method in _NEEDS_N_CLUSTERS else {}
+            try:
+                results[method] = cluster(X, method, seed=seed, metric=metric, **count, **params)
+            except NoClustersFound as error:
+                notes.append(f"{_METHOD_TITLES[method]}: {error}")
+                rows.append(_comparison_row(method, None, kmeans))
+                continue
+        result = results[method]
+        for key in ("fitted_on", "silhouette_on"):
+            if key in result.params:
+                what = "fitted on" if key == "fitted_on" else "silhouette on"
+                notes.append(f"{_METHOD_TITLES[method]} {what} {result.params[key]}")
+        rows.append(_comparison_row(method, result, kmeans))
+    table = pd.DataFrame(
+        rows,
+        columns=["Method", "Clusters", "Sizes", "Noise", "Silhouette", "Adjusted Rand vs k-means"],
+    )
+    table.attrs["notes"] = tuple(notes)
+    return table, results
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def _fit_affinity(X, damping, preference, seed, params) -> np.ndarray:
+    damping = _check_float(damping, "damping", 0.5, 1.0, high_open=True)
+    similarity = -euclidean_distances(X, squared=True)
+    if preference is None:
+        preference = float(np.median(similarity))
+    else:
+        preference = _check_float(preference, "preference", -np.inf, np.inf)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = AffinityPropagation(
+            damping=damping, preference=preference, affinity="precomputed", random_state=seed
+        ).fit(similarity)
+    converged = not any("did not converge" in str(w.message) for w in caught)
+    params.update(
+        damping=damping,
+        preference=preference,
+        seed=seed,
+        converged=converged,
+        iterations=int(model.n_iter_),
+    )
+    if len(model.cluster_centers_indices_) == 0:
+        raise NoClustersFound(
+            f"affinity propagation did not converge and found no segments after "
+            f"{model.n_iter_} iterations; try a higher damping (e.g. 0.9) or another preference"
+        )
+    return model.labels_
+
+
+def _fit_dbscan(X, eps, min_samples, metric, params) -> tuple[np.ndarray, np.ndarray]:
+    min_samples = _check_int(
+        min_samples, "min_samples", 1, X.shape[0], why=" (at most the number of customers)"
+    )
+    distances = _distances(X, X, metric)
+    if eps is None:
+        eps = _knee_eps(distances, min_samples)
+        rule = "knee of the sorted distances to the min_samples-th nearest customer"
+    else:
+        eps = _check_float(eps, "eps (neighbourhood radius)", 0.0, np.inf, low_open=True)
+        rule = "given"
+    model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(distances)
+    params.update(eps=eps, eps_rule=rule, min_samples=min_samples, metric=metric)
+    return model.labels_, model.core_sample_indices_
+
+
+def _knee_eps(distances: np.ndarray, min_samples: int) -> float:
+    """DBSCAN's radius from the knee of the sorted k-distance curve.
+
+    For every customer take the distance to its ``min_samples``-th nearest
+    customer (itself counted first, as DBSCAN counts it), sort these distances
+    and take the value at the knee of the rising curve, found with the Kneedle
+    rule (Satopää et al., 2011; the ``kneed`` package): customers left of the
+    knee sit in dense groups, those right of it are outliers (the reading of
+    this plot Ester et al., 1996, propose). Without a knee the median is used;
+    if that is 0 (many identical customers), the smallest positive distance. A
+    relative margin of 1e-9 is added so that customers exactly at that
+    distance, which 0/1 data produce in large numbers, count as neighbours
+    despite rounding.
+    """
+    k_distance = np.sort(np.partition(distances, min_samples - 1, axis=1)[:, min_samples - 1])
+    knee = None
+    if np.ptp(k_distance) > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # kneed warns when it finds no knee
+            knee = KneeLocator(
+                np.arange(k_distance.size), k_distance, curve="convex", direction="increasing"
+            ).knee_y
+    value = float(knee) if knee is not None else float(np.median(k_distance))
+    if value <= 0:
+        positive = distances[distances > 0]
+        value = float(positive.min()) if positive.size else 1.0
+    return value * (1 + 1e-9)
+
+
+def _extend_labels(X, fit_rows, raw, core, eps, metric) -> np.ndarray:
+    """Give the customers outside the fitting sample a segment (see module docstring).
+
+    ``core`` (positions in the sample of DBSCAN's core customers) is None for
+    the methods that assign the others to the nearest centre.
+    """
+    n = X.shape[0]
+    rest = np.setdiff1d(np.arange(n), fit_rows)
+    labels = np.full(n, -1, dtype=np.intp)
+    labels[fit_rows] = raw
+    if core is not None:
+        if core.size == 0:
+            return labels
+        cores = _dense(X[fit_rows[core]])
+        for block in _blocks(rest, max(cores.shape)):
+            nearest, distance = _nearest(X[block], cores, metric)
+            joined = distance <= eps
+            labels[block[joined]] = raw[core[nearest[joined]]]
+        return labels
+    centres = _centres(X[fit_rows], raw, int(raw.max()) + 1)
+    for block in _blocks(rest, max(centres.shape)):
+        labels[block] = _nearest(X[block], centres, "euclidean")[0]
+    return labels
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _renumber(raw: np.ndarray) -> np.ndarray:
+    """Number segments by decreasing size, ties by first customer; keep -1 (noise)."""
+    labels = np.full(raw.shape, -1, dtype=np.intp)
+    members = np.flatnonzero(raw >= 0)
+    if members.size == 0:
+        return labels
+    values, first, counts = np.unique(raw[members], return_index=True, return_counts=True)
+    order = np.lexsort((members[first], -counts))
+    new_label = np.empty(values.size, dtype=np.intp)
+    new_label[order] = np.arange(values.size)
+    labels[members] = new_label[np.searchsorted(values, raw[members])]
+    return labels
+
+
+def _membership(labels: np.ndarray, n_clusters: int) -> sp.csr_matrix:
+    """Sparse segments x customers 0/1 matrix (noise rows left out)."""
+    members = np.flatnonzero(labels >= 0)
+    return sp.csr_matrix(
+        (np.ones(members.size), (labels[members], members)), shape=(n_clusters, labels.size)
+    )
+
+
+def _centres(X, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    sums = _membership(labels, n_clusters) @ X
+    if sp.issparse(sums):
+        sums = sums.toarray()
+    sizes = np.bincount(labels[labels >= 0], minlength=n_clusters)
+    return np.asarray(sums, dtype=float) / np.maximum(sizes, 1)[:, None]
+
+
+def _distance_to_centre(X, labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    distance = np.full(labels.shape, np.nan)
+    members = np.flatnonzero(labels >= 0)
+    if members.size == 0:
+        return distance
+    rows = X[members]
+    row_norms = (
+        np.asarray(rows.multiply(rows).sum(axis=1)).ravel()
+        if sp.issparse(rows)
+        else np.einsum("ij,ij->i", rows, rows)
+    )
+    dots = np.asarray(rows @ centres.T)[np.arange(members.size), labels[members]]
+    centre_norms = np.einsum("ij,ij->i", centres, centres)[labels[members]]
+    distance[members] = np.sqrt(np.maximum(row_norms - 2 * dots + centre_norms, 0.0))
+    return distance
+
+
+def _silhouette(X, labels, metric, seed, params) -> tuple[float, np.ndarray]:
+    """Silhouette of every (sampled) non-noise customer, as scikit-learn defines it.
+
+    Computed block by block from :func:`_distances` rather than with
+    ``sklearn.metrics.silhouette_samples``, whose jaccard and manhattan
+    distances take minutes on a few thousand customers. A customer alone in
+    its segment scores 0, as in scikit-learn.
+    """
+    per_customer = np.full(labels.shape, np.nan)
+    rows = np.flatnonzero(labels >= 0)
+    if rows.size > SILHOUETTE_SAMPLE_SIZE:
+        rows = np.intersect1d(rows, _sample_rows(labels.size, SILHOUETTE_SAMPLE_SIZE, seed))
+        params["silhouette_on"] = (
+            f"a seeded random sample of {SILHOUETTE_SAMPLE_SIZE:,} of {labels.size:,} customers "
+            f"(seed {seed})"
+        )
+    segments, codes = np.unique(labels[rows], return_inverse=True)
+    if not 2 <= segments.size <= rows.size - 1:
+        return float("nan"), per_customer
+    members = np.eye(segments.size)[codes]  # customers x segments, 0/1
+    sizes = members.sum(axis=0)
+    reference = _dense(X[rows])
+    values = np.empty(rows.size)
+    for block in _blocks(np.arange(rows.size), rows.size):
+        totals = _distances(reference[block], reference, metric) @ members
+        own = codes[block]
+        at = np.arange(block.size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            within = totals[at, own] / (sizes[own] - 1)
+            totals[at, own] = np.inf
+            between = np.min(totals / sizes, axis=1)
+            values[block] = np.nan_to_num((between - within) / np.maximum(within, between))
+    per_customer[rows] = values
+    return float(np.mean(values)), per_customer
+
+
+def _comparison_row(method: str, result: Clustering | None, kmeans: Clustering) -> list:
+    if result is None:
+        return [method, 0, "", 0, float("nan"), float("nan")]
+    sizes = ", ".join(str(size) for size in result.sizes)
+    ari = float(adjusted_rand_score(kmeans.labels, result.labels))
+    return [method, result.n_clusters, sizes, result.n_noise, result.silhouette, ari]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_matrix(X) -> sp.csr_matrix:
+    """Validate the matrix and store it as CSR.
+
+    Dense input is converted too, so that a matrix gives the same segments
+    however it is stored (scikit-learn's nearest-neighbour search breaks the
+    many ties of 0/1 data differently on dense and sparse input).
+    """
+    X = check_matrix(X, purpose="clustering", min_customers=3, min_offers=1)
+    return sp.csr_matrix(X)
+
+
+def _check_binary(X) -> None:
+    values = X.data if sp.issparse(X) else X
+    if not np.all((values == 0) | (values == 1)):
+        raise XlsegError(
+            "the jaccard metric needs a 0/1 matrix (took the offer or not); "
+            "choose euclidean, cosine or manhattan for other values"
+        )
+
+
+def _dense(X) -> np.ndarray:
+    return X.toarray() if sp.issparse(X) else np.asarray(X)
+
+
+def _is_binary(X) -> bool:
+    values = X.data if sp.issparse(X) else X
+    return bool(np.all((values == 0) | (values == 1)))
+
+
+def _distances(A, B, metric: str) -> np.ndarray:
+    """Distances between the rows of ``A`` and of ``B``, as a dense array.
+
+    Built from the dot products ``A @ B.T`` and the row sums of squares, which
+    BLAS computes fast and which are exact integers for 0/1 data: Euclidean
+    ``sqrt(|a|^2 + |b|^2 - 2 a.b)``, cosine ``1 - a.b / (|a| |b|)`` (1 when a
+    row is all zero, as scikit-learn does), and for 0/1 rows Manhattan
+    ``|a| + |b| - 2 a.b`` and Jaccard ``1 - a.b / (|a| + |b| - a.b)`` (0
+    between two all-zero rows, as SciPy does). scikit-learn's own jaccard and
+    manhattan code takes minutes for a few thousand customers. Manhattan on
+    non-0/1 data falls back to scikit-learn. Both are densified: BLAS on dense
+    blocks is many times faster than SciPy's sparse products, so callers pass
+    blocks (see :func:`_blocks`) and a small ``B`` (a sample, cores, centres).
+    """
+    A, B = _dense(A), _dense(B)
+    if metric == "manhattan" and not (_is_binary(A) and _is_binary(B)):
+        return manhattan_distances(A, B)
+    dots = A @ B.T
+    a, b = np.einsum("ij,ij->i", A, A), np.einsum("ij,ij->i", B, B)
+    if metric == "cosine":
+        norms = np.sqrt(np.outer(a, b))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            similarity = np.where(norms > 0, dots / norms, 0.0)
+        return np.clip(1.0 - similarity, 0.0, 2.0)
+    squared = np.maximum(a[:, None] + b[None, :] - 2.0 * dots, 0.0)
+    if metric == "euclidean":
+        return np.sqrt(squared)
+    if metric == "manhattan":
+        return squared
+    union = a[:, None] + b[None, :] - dots
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, 1.0 - dots / union, 0.0)
+
+
+def _nearest(A, B, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``A``, the nearest row of ``B`` and the distance to it.
+
+    Euclidean (and Manhattan on 0/1 rows, the same order) needs only
+    ``|b|^2 - 2 a.b`` to find the nearest row, which halves the work on the
+    large blocks of the large-data assignment.
+    """
+    if metric == "euclidean" or (metric == "manhattan" and _is_binary(A) and _is_binary(B)):
+        A, B = _dense(A), _dense(B)
+        partial = np.einsum("ij,ij->i", B, B)[None, :] - 2.0 * (A @ B.T)
+        nearest = np.argmin(partial, axis=1)
+        squared = np.maximum(
+            np.einsum("ij,ij->i", A, A) + partial[np.arange(nearest.size), nearest], 0.0
+        )
+        return nearest, (np.sqrt(squared) if metric == "euclidean" else squared)
+    distances = _distances(A, B, metric)
+    nearest = np.argmin(distances, axis=1)
+    return nearest, distances[np.arange(nearest.size), nearest]
+
+
+def _blocks(rows: np.ndarray, width: int):
+    """Split ``rows`` so that a block x ``width`` array stays about 32 MB.
+
+    ``width`` is the larger of the number of columns a block is densified to
+    and the number of rows it is compared with.
+    """
+    size = max(1, _BLOCK_ENTRIES // max(width, 1))
+    for start in range(0, rows.size, size):
+        yield rows[start : start + size]
+
+
+def _check_choice(value, name: str, choices: tuple[str, ...]) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in choices:
+        raise XlsegError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    return text
+
+
+def _check_int(value, name: str, low: int, high: int, why: str = "") -> int:
+    """A whole number in [low, high]; integral floats (what Excel sends) are accepted."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise XlsegError(f"{name} must be a whole number; got {value!r}")
+    if not float(value).is_integer():
+        raise XlsegError(f"{name} must be a whole number; got {value}")
+    if not low <= value <= high:
+        raise XlsegError(f"{name} must be between {low} and {high}{why}; got {int(value)}")
+    return int(value)
+
+
+def _check_float(
+    value, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise XlsegError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise XlsegError(f"{name} must be in {left}{low:g}, {high:g}{right}; got {value:g}")
+    return value
+
+
+def _sample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))

@@ -1,0 +1,284 @@
+"""The one entry point: two tables in, one segmentation result out.
+
+Every front (worksheet functions, ribbon, command line) calls `segment`, so the
+numbers an analyst sees are the same wherever the analysis ran. The steps are
+the engine's modules in order: validated tables, the customer x offer matrix,
+the choice of K, the clustering, the PCA map, the profiles and the comparison
+of methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from xlseg.engine.kselect import KSelection, select_k
+from xlseg.engine.matrix import CustomerOfferMatrix, build_matrix, distinct_rows
+from xlseg.engine.methods import Clustering, cluster, compare_methods
+from xlseg.engine.pca_map import PcaMap, pca_map
+from xlseg.engine.profiles import Profiles, profile_segments
+from xlseg.engine.tables import SegmentationInput, TableSource, load_tables
+from xlseg.errors import XlsegError
+
+CUSTOMER_COLUMNS = (
+    "Customer",
+    "Segment",
+    "Segment name",
+    "Silhouette",
+    "Distance to centre",
+    "PCA x",
+    "PCA y",
+)
+
+SELF_SIZING_METHODS = ("affinity", "dbscan")
+"""Methods that find their own number of clusters and take no K."""
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """Everything one run produces, ready for a report.
+
+    Attributes
+    ----------
+    inputs : SegmentationInput
+        The validated tables and the notes made while reading them.
+    matrix : CustomerOfferMatrix
+        Customers x offers, 0/1, sparse.
+    k_selection : KSelection
+        Elbow, silhouette, gap statistic, Calinski-Harabasz and Davies-Bouldin
+        per K, with the recommended K, its reasons and the structure verdict.
+    k : int
+        The K used: the recommendation, or the user's fixed K; for methods
+        that find their own number of clusters, the number they found.
+    clustering : Clustering
+        The chosen method's labels and diagnostics.
+    customers : DataFrame
+        One row per customer, columns `CUSTOMER_COLUMNS`; ``Segment`` is
+        1-based and empty for DBSCAN noise, whose name is ``"Noise"``.
+    profiles : Profiles
+        What each segment takes: sizes, take-up, top offers, attribute lifts,
+        generated names and descriptions.
+    comparison : DataFrame
+        The five methods side by side (clusters, sizes, silhouette, adjusted
+        Rand index against k-means).
+    pca : PcaMap
+        Two-dimensional map of the customers and explained variance.
+    notes : tuple of str
+        Plain-language notes for the analyst (duplicates, untaken offers...).
+    parameters : dict
+        The effective settings of the run.
+    """
+
+    inputs: SegmentationInput
+    matrix: CustomerOfferMatrix
+    k_selection: KSelection
+    k: int
+    clustering: Clustering
+    customers: pd.DataFrame
+    profiles: Profiles
+    comparison: pd.DataFrame
+    pca: PcaMap
+    notes: tuple[str, ...]
+    parameters: dict[str, object] = field(default_factory=dict)
+
+
+def segment(
+    offers: pd.DataFrame | None,
+    transactions: pd.DataFrame,
+    *,
+    k: int | str = "auto",
+    k_min: int = 2,
+    k_max: int = 10,
+    method: str = "kmeans",
+    metric: str = "euclidean",
+    seed: int = 0,
+    n_init: int = 10,
+    gap_refs: int = 100,
+    gap_reference: str = "uniform",
+    gap_rule: str = "Tibs2001SEmax",
+    stability_seeds: int = 5,
+    silhouette_sample_size: int | None = None,
+    method_params: Mapping[str, object] | None = None,
+    offers_source: TableSource | None = None,
+    transactions_source: TableSource | None = None,
+    progress: Progress | None = None,
+) -> SegmentationResult:
+    """Segment customers by the offers they took.
+
+    Parameters
+    ----------
+    offers : DataFrame or None
+        The offers table (an offer id column plus any attribute columns). With
+        ``None`` the offers are taken from the transactions, without attributes.
+    transactions : DataFrame
+        One row per customer and offer taken.
+    k : int or "auto"
+        Number of segments; ``"auto"`` uses the recommended K. Affinity
+        propagation and DBSCAN find their own number and ignore it.
+    k_min, k_max : int
+        Range of K considered by the recommendation (``k_max`` is capped at
+        the number of customers minus one).
+    method : {"kmeans", "affinity", "spectral", "agglomerative", "dbscan"}
+        Clustering method for the segments.
+    metric : {"euclidean", "jaccard", "cosine"}
+        Distance for silhouettes, and for agglomerative and DBSCAN.
+    seed : int
+        Random seed; the same inputs and seed give the same segments.
+    n_init : int
+        k-means starts per fit.
+    gap_refs : int
+        Reference data sets B of the gap statistic.
+    gap_reference : {"uniform", "pca", "permute"}
+        Null distribution of the gap statistic.
+    gap_rule : str
+        Rule picking K from the gap curve (R ``cluster::maxSE`` names).
+    stability_seeds : int
+        Seeds over which the stability of the gap pick is measured.
+    silhouette_sample_size : int or None
+        Customers sampled for silhouettes on large data (None: automatic).
+    method_params : mapping, optional
+        Extra parameters of the method (damping, preference, n_neighbors,
+        linkage, eps, min_samples).
+    offers_source, transactions_source : TableSource, optional
+        Where the tables came from, so that errors point at Excel cells.
+    progress : callable, optional
+        ``progress(step, done, total)`` for progress bars.
+
+    Returns
+    -------
+    SegmentationResult
+    """
+    inputs = load_tables(
+        offers,
+        transactions,
+        offers_source=offers_source,
+        transactions_source=transactions_source,
+    )
+    matrix = build_matrix(inputs)
+    x = matrix.values
+    if isinstance(k, str) and k.strip().lower() == "auto":
+        k = "auto"
+    else:  # a K the data cannot have is refused before minutes of analysis
+        _check_fixed_k(k, matrix)
+    selection = select_k(
+        x,
+        k_min,
+        k_max,
+        metric=metric,
+        n_init=n_init,
+        seed=seed,
+        gap_refs=gap_refs,
+        gap_reference=gap_reference,
+        gap_rule=gap_rule,
+        stability_seeds=stability_seeds,
+        silhouette_sample_size=silhouette_sample_size,
+        progress=progress,
+    )
+    chosen_k = _resolve_k(k, selection)
+    extra = dict(method_params or {})
+    n_clusters = None if method in SELF_SIZING_METHODS else chosen_k
+    chosen = cluster(
+        x, method, n_clusters=n_clusters, seed=seed, metric=metric, n_init=n_init, **extra
+    )
+    used_k = chosen.n_clusters if n_clusters is None else chosen_k
+    if progress:
+        progress("methods", 0, 1)
+    comparison, _ = compare_methods(
+        x,
+        chosen_k,
+        seed=seed,
+        metric=metric,
+        kmeans=chosen if method == "kmeans" else None,
+        n_init=n_init,
+        **extra,
+    )
+    if progress:
+        progress("methods", 1, 1)
+    pca = pca_map(x, seed=seed)
+    profiles = profile_segments(x, chosen.labels, inputs.offers)
+    customers = _customer_table(matrix, chosen, profiles, pca)
+    parameters = {
+        "k": k,
+        "k_used": used_k,
+        "k_min": selection.k_min,
+        "k_max": selection.k_max,
+        "method": method,
+        "metric": metric,
+        "seed": seed,
+        "n_init": n_init,
+        "gap_refs": gap_refs,
+        "gap_reference": gap_reference,
+        "gap_rule": gap_rule,
+        **extra,
+    }
+    return SegmentationResult(
+        inputs=inputs,
+        matrix=matrix,
+        k_selection=selection,
+        k=used_k,
+        clustering=chosen,
+        customers=customers,
+        profiles=profiles,
+        comparison=comparison,
+        pca=pca,
+        notes=inputs.notes,
+        parameters=parameters,
+    )
+
+
+def _check_fixed_k(k: object, matrix: CustomerOfferMatrix) -> None:
+    if isinstance(k, str):
+        raise XlsegError(f"K must be 'auto' or a whole number, not '{k}'")
+    n_customers = matrix.shape[0]
+    if int(k) != k or not 2 <= k <= n_customers - 1:
+        raise XlsegError(
+            f"K = {k} is out of range: with {n_customers} customers K must be "
+            f"between 2 and {n_customers - 1}"
+        )
+    patterns = distinct_rows(matrix.values)
+    if k >= patterns:
+        raise XlsegError(
+            f"K = {k} is out of range: only {patterns} customers have different purchase "
+            f"patterns, so K must be at most {patterns - 1}"
+        )
+
+
+def _resolve_k(k: int | str, selection: KSelection) -> int:
+    """The recommended K for "auto", else the user's (already checked) K."""
+    return selection.recommended_k if k == "auto" else int(k)
+
+
+def _customer_table(
+    matrix: CustomerOfferMatrix, chosen: Clustering, profiles: Profiles, pca: PcaMap
+) -> pd.DataFrame:
+    names = {p.segment: p.name for p in profiles.segments}
+    labels = chosen.labels
+    segment_numbers = pd.array(np.where(labels >= 0, labels + 1, 0), dtype="Int64")
+    segment_numbers[labels < 0] = pd.NA
+    return pd.DataFrame(
+        {
+            "Customer": [_as_cell(name) for name in matrix.customers],
+            "Segment": segment_numbers,
+            "Segment name": [names.get(int(label), "Noise") for label in labels],
+            "Silhouette": chosen.silhouette_samples,
+            "Distance to centre": chosen.distance_to_centre,
+            "PCA x": pca.coordinates[:, 0],
+            "PCA y": pca.coordinates[:, 1],
+        },
+        columns=list(CUSTOMER_COLUMNS),
+    ).reset_index(drop=True)
+
+
+def _as_cell(customer: str) -> int | str:
+    """A customer number (``"1001"``, normalised from Excel's 1001.0) back as a number.
+
+    Names are normalised to text so that 1001 and "1001" are one customer;
+    writing the canonical integers back as numbers lets the analyst look them
+    up against the original numeric column. Text such as ``"007"`` stays text.
+    """
+    return int(customer) if customer.isdigit() and str(int(customer)) == customer else customer
