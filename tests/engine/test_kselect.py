@@ -13,7 +13,10 @@ from xlseg.engine.kselect import check_k_range, select_k, sparse_ch_db, structur
 from xlseg.engine.matrix import distinct_rows
 from xlseg.errors import XlsegError
 
-# scikit-learn 1.9, KMeans(n_init=10, random_state=0), from the shared README.
+# scikit-learn 1.9, KMeans(n_init=10, random_state=0), from the shared README. Measured
+# on another CPU: with another BLAS kernel ten starts can end in other local optima
+# (here SSE up to 0.43 % higher or 0.3 % lower, silhouettes up to 0.007 apart), so the
+# table is compared exactly with scikit-learn on this machine and with these loosely.
 README_SSE = [
     281.900,
     251.460,
@@ -76,8 +79,8 @@ def test_table_matches_scikit_learn(wine_matrix, wine_selection):
             calinski_harabasz_score(dense, model.labels_)
         )
         assert row["Davies-Bouldin"] == pytest.approx(davies_bouldin_score(dense, model.labels_))
-    assert np.allclose(table["SSE"], README_SSE, atol=5e-4)
-    assert np.allclose(table["Silhouette"][1:], README_SILHOUETTE, atol=5e-5)
+    assert np.all(table["SSE"] <= np.array(README_SSE) * 1.005 + 5e-4)
+    assert np.allclose(table["Silhouette"][1:], README_SILHOUETTE, atol=0.01)
     assert np.allclose(table["Gap"], wine_selection.gap.gap)
 
 
