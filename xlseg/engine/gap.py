@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from xlseg.engine.batch_kmeans import batch_kmeans
 from xlseg.errors import XlsegError
 
 __all__ = ["GAP_RULES", "REFERENCES", "GapStatistic", "gap_statistic", "max_se"]
@@ -289,6 +288,8 @@ def _inertia_per_k(
         centred = data.astype(np.float64)
         centred -= centred.mean(axis=1, keepdims=True)
         return np.einsum("bnf,bnf->b", centred, centred, dtype=np.float64)
+    from xlseg.engine.batch_kmeans import batch_kmeans  # compiles or loads numba's kernel
+
     return batch_kmeans(data, k, n_init=n_init, algorithm=algorithm, random_state=rng).inertia
 
 

@@ -30,12 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from kneed import KneeLocator
-from sklearn.cluster import KMeans
-from sklearn.metrics import (
-    pairwise_distances,
-    silhouette_score,
-)
 
 from xlseg.engine.gap import GAP_RULES, REFERENCES, GapStatistic, gap_statistic
 from xlseg.engine.matrix import check_matrix, distinct_rows
@@ -285,6 +279,8 @@ def select_k(
         gap_refs = min(gap_refs, LARGE_GAP_REFS)
         gap_algorithm = "lloyd"
         stability_seeds = min(stability_seeds, LARGE_STABILITY_SEEDS)
+    from sklearn.cluster import KMeans
+
     labels, sse = {}, []
     for i, k in enumerate(ks, start=1):
         model = KMeans(n_clusters=k, n_init=fit_n_init, random_state=seed).fit(fit_data)
@@ -391,6 +387,8 @@ def _silhouettes(
     report: Callable[[str, int, int], None],
 ) -> np.ndarray:
     """Mean silhouette per K, from one distance matrix shared by all K."""
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
     sample = X if rows is None else X[rows]
     if metric == "jaccard":  # scikit-learn's Jaccard wants booleans
         sample = (sample.toarray() if sp.issparse(sample) else np.asarray(sample)) != 0
@@ -428,6 +426,8 @@ def sparse_ch_db(X: sp.spmatrix, labels: np.ndarray) -> tuple[float, float]:
     ``davies_bouldin_score``; distances to centroids are expanded as
     ``|x|^2 - 2 x.c + |c|^2`` so only the n x K products are dense.
     """
+    from sklearn.metrics import pairwise_distances
+
     X = sp.csr_matrix(X, dtype=np.float64)
     _, labels = np.unique(labels, return_inverse=True)
     n, k = X.shape[0], labels.max() + 1
@@ -455,6 +455,8 @@ def _knee(ks: list[int], sse: list[float]) -> int | None:
     """Kneedle's elbow of the SSE curve (convex, decreasing)."""
     if len(ks) < 3:
         return None
+    from kneed import KneeLocator
+
     knee = KneeLocator(ks, sse, curve="convex", direction="decreasing").knee
     return None if knee is None else int(knee)
 

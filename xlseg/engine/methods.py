@@ -42,16 +42,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from kneed import KneeLocator
-from sklearn.cluster import (
-    DBSCAN,
-    AffinityPropagation,
-    AgglomerativeClustering,
-    KMeans,
-    SpectralClustering,
-)
-from sklearn.metrics import adjusted_rand_score
-from sklearn.metrics.pairwise import euclidean_distances, manhattan_distances
 
 from xlseg.engine.matrix import check_matrix
 from xlseg.errors import XlsegError
@@ -241,6 +231,8 @@ def cluster(
             )
         )
 
+    from sklearn.cluster import AgglomerativeClustering, KMeans, SpectralClustering
+
     params: dict[str, object] = {}
     fit_rows = None
     if method != "kmeans" and n > FIT_SAMPLE_SIZE:
@@ -423,6 +415,9 @@ def compare_methods(
 
 
 def _fit_affinity(X, damping, preference, seed, params) -> np.ndarray:
+    from sklearn.cluster import AffinityPropagation
+    from sklearn.metrics.pairwise import euclidean_distances
+
     damping = _check_float(damping, "damping", 0.5, 1.0, high_open=True)
     similarity = -euclidean_distances(X, squared=True)
     if preference is None:
@@ -461,6 +456,8 @@ def _fit_dbscan(X, eps, min_samples, metric, params) -> tuple[np.ndarray, np.nda
     else:
         eps = _check_float(eps, "eps (neighbourhood radius)", 0.0, np.inf, low_open=True)
         rule = "given"
+    from sklearn.cluster import DBSCAN
+
     model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(distances)
     params.update(eps=eps, eps_rule=rule, min_samples=min_samples, metric=metric)
     return model.labels_, model.core_sample_indices_
@@ -483,6 +480,8 @@ def _knee_eps(distances: np.ndarray, min_samples: int) -> float:
     k_distance = np.sort(np.partition(distances, min_samples - 1, axis=1)[:, min_samples - 1])
     knee = None
     if np.ptp(k_distance) > 0:
+        from kneed import KneeLocator
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # kneed warns when it finds no knee
             knee = KneeLocator(
@@ -609,6 +608,8 @@ def _silhouette(X, labels, metric, seed, params) -> tuple[float, np.ndarray]:
 def _comparison_row(method: str, result: Clustering | None, kmeans: Clustering) -> list:
     if result is None:
         return [method, 0, "", 0, float("nan"), float("nan")]
+    from sklearn.metrics import adjusted_rand_score
+
     sizes = ", ".join(str(size) for size in result.sizes)
     ari = float(adjusted_rand_score(kmeans.labels, result.labels))
     return [method, result.n_clusters, sizes, result.n_noise, result.silhouette, ari]
@@ -662,6 +663,8 @@ def _distances(A, B, metric: str) -> np.ndarray:
     """
     A, B = _dense(A), _dense(B)
     if metric == "manhattan" and not (_is_binary(A) and _is_binary(B)):
+        from sklearn.metrics.pairwise import manhattan_distances
+
         return manhattan_distances(A, B)
     dots = A @ B.T
     a, b = np.einsum("ij,ij->i", A, A), np.einsum("ij,ij->i", B, B)

@@ -14,7 +14,6 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from xlseg.engine.matrix import check_matrix
 from xlseg.errors import XlsegError
@@ -76,6 +75,8 @@ def pca_map(X, *, seed: int = 0) -> PcaMap:
         n_components, solver = min(N_RATIOS, p, n), "covariance_eigh"
     else:
         n_components, solver = min(N_RATIOS, n - 1), "arpack"
+    from sklearn.decomposition import PCA
+
     model = PCA(n_components=n_components, svd_solver=solver, random_state=int(seed)).fit(X)
 
     components = model.components_[:2]
