@@ -20,7 +20,8 @@ from xlseg.errors import XlsegError
 from xlseg.excel import live_writer
 from xlseg.excel.live_tables import read_book
 from xlseg.excel.live_writer import NOT_DRAWN_NOTE, is_output_sheet, write_report_live
-from xlseg.report.build import ChartBlock, PictureBlock, TableBlock, build_report
+from xlseg.report.build import build_report
+from xlseg.report.model import ChartBlock, PictureBlock, TableBlock
 from xlseg.report.sheet_names import OUTPUT_MARKER
 from xlseg.workbook.reading import read_workbook
 from xlseg.workbook.xlsx_render import render_xlsx

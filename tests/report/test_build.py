@@ -18,17 +18,11 @@ import pytest
 from matplotlib.image import imread
 from python_calamine import CalamineWorkbook
 
-import xlseg.report.build as report_module
+import xlseg.report.matrix_sheet as matrix_sheet_module
 from xlseg.engine.segmentation import segment
-from xlseg.report.build import (
-    ChartBlock,
-    PictureBlock,
-    Report,
-    TableBlock,
-    TextBlock,
-    build_report,
-    png_size,
-)
+from xlseg.report.build import build_report
+from xlseg.report.layout import table_block
+from xlseg.report.model import ChartBlock, PictureBlock, Report, TableBlock, TextBlock, png_size
 from xlseg.report.sheet_names import SHEET_PREFIX
 from xlseg.report.silhouette_plot import silhouette_plot_png
 from xlseg.workbook.xlsx_render import render_xlsx
@@ -232,7 +226,7 @@ def test_noise_customers_come_last_as_their_own_series(result) -> None:
 
 
 def test_large_matrix_is_replaced_by_a_note(result, monkeypatch) -> None:
-    monkeypatch.setattr(report_module, "MATRIX_CELL_LIMIT", 100 * 32 - 1)
+    monkeypatch.setattr(matrix_sheet_module, "MATRIX_CELL_LIMIT", 100 * 32 - 1)
     sheet = build_report(result).sheet(SHEET_PREFIX + "Matrix")
     assert not sheet.tables
     notes = [line for b in sheet.blocks if isinstance(b, TextBlock) for line in b.lines]
@@ -288,6 +282,6 @@ def test_frame_values_become_plain_python_scalars() -> None:
             "d": ["x", None],
         }
     )
-    block = report_module._table_block((0, 0), "xlseg_T", frame)
+    block = table_block((0, 0), "xlseg_T", frame)
     assert block.rows == ((1, 0.5, True, "x"), (None, None, False, None))
     assert [type(v) for v in block.rows[0]] == [int, float, bool, str]

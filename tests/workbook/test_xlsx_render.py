@@ -22,7 +22,7 @@ from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook
 
 from conftest import require_soffice
-from xlseg.report.build import (
+from xlseg.report.model import (
     ChartBlock,
     ColourScale,
     PictureBlock,

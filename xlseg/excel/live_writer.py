@@ -1,8 +1,8 @@
-"""Write a `xlseg.report.build.Report` into a workbook open in Excel, through xlwings.
+"""Write a `xlseg.report.model.Report` into a workbook open in Excel, through xlwings.
 
 The ribbon works on the workbook the analyst has open, so its sheets are
 written with xlwings' own objects rather than by the file writer
-(`xlseg.workbook.xlsx_render` + `xlseg.workbook.package_insert`), which needs the file closed.
+(`xlseg.workbook.xlsx_render` + `xlseg.workbook.insert`), which needs the file closed.
 Both writers read the same report, so they produce the same sheets, tables
 and numbers; this module mirrors `xlseg.workbook.xlsx_render` block by block:
 
@@ -35,7 +35,7 @@ What xlwings has no API for is handled as follows:
   alternative text are left out; they are cosmetic.
 
 Reruns follow the file writer's rule: each sheet written carries the
-sheet-scoped defined name `xlseg.workbook.package_insert.OUTPUT_MARKER`; before writing,
+sheet-scoped defined name `xlseg.workbook.insert.OUTPUT_MARKER`; before writing,
 earlier marked sheets of the same names are deleted, and a sheet of the
 analyst's own that has the name is left alone while the new sheet gets a
 numbered name (``xlseg Segments (2)``).
@@ -52,9 +52,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xlseg.report.build import ChartBlock, PictureBlock, Report, SheetSpec, TableBlock, TextBlock
+from xlseg.report.model import (
+    TABLE_STYLE,
+    ChartBlock,
+    PictureBlock,
+    Report,
+    SheetSpec,
+    TableBlock,
+    TextBlock,
+)
 from xlseg.report.sheet_names import OUTPUT_MARKER, unique_sheet_name
-from xlseg.workbook.xlsx_render import TABLE_STYLE
 
 __all__ = ["NOT_DRAWN_NOTE", "is_output_sheet", "write_report_live", "write_values"]
 

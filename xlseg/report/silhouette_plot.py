@@ -12,8 +12,6 @@ import io
 from collections.abc import Mapping
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 MAX_BAR_POINTS = 2_000
 """Most outline points drawn for all segments together.
@@ -90,6 +88,11 @@ def silhouette_plot_png(
     keep = np.isfinite(silhouettes) & (segments >= 1)
     values, groups = silhouettes[keep], segments[keep].astype(int)
     total = values.size
+
+    # Imported here: matplotlib takes about half a second to import, which
+    # every importer of the report package would otherwise pay.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
     FigureCanvasAgg(figure)

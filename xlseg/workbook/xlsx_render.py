@@ -1,6 +1,6 @@
-"""Render a `xlseg.report.build.Report` into a standalone .xlsx workbook with XlsxWriter.
+"""Render a `xlseg.report.model.Report` into a standalone .xlsx workbook with XlsxWriter.
 
-The workbook holds only the report's sheets; `xlseg.workbook.package_insert` then copies
+The workbook holds only the report's sheets; `xlseg.workbook.insert` then copies
 their parts into the user's workbook. Everything from the input is data, so
 the workbook is created with XlsxWriter's string conversions off and every str
 is written with ``write_string``: a customer called ``=HYPERLINK(...)`` or
@@ -28,7 +28,8 @@ from xlsxwriter.utility import quote_sheetname, xl_range_abs
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from xlseg.report.build import (
+from xlseg.report.model import (
+    TABLE_STYLE,
     ChartBlock,
     ColourScale,
     PictureBlock,
@@ -39,7 +40,6 @@ from xlseg.report.build import (
     png_size,
 )
 
-TABLE_STYLE = "Table Style Light 9"
 _DATE_FORMAT = "yyyy-mm-dd"
 _DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 _EXCEL_DPI = 96

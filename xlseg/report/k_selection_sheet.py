@@ -1,0 +1,186 @@
+"""The ``xlseg K selection`` sheet: how the number of segments K was chosen.
+
+The criteria by K with elbow, silhouette and gap charts, the recommendation and
+the gap pick's stability across seeds: the evidence to accept or overrule K by.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from xlseg.report.layout import KR_BANDS, Stack, plain
+from xlseg.report.model import ChartBlock, Series, SheetSpec
+from xlseg.report.sheet_names import SHEET_PREFIX
+
+if TYPE_CHECKING:
+    from xlseg.engine.segmentation import SegmentationResult
+
+
+def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
+    """The recommendation, the criteria table by K and the charts beside it.
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        The run; the sheet shows its ``k_selection`` and the K it used.
+    settings : str
+        The run's settings line, for under the title.
+
+    Returns
+    -------
+    SheetSpec
+        ``xlseg K selection``, the charts to the right of the criteria table.
+    """
+    selection = result.k_selection
+    gap = selection.gap
+    stack = Stack()
+    stack.text(
+        [f"Choosing the number of segments K (K = {selection.k_min} to {selection.k_max})"],
+        "title",
+    )
+    stack.text([settings], "note")
+    used = (
+        f"K used: {result.k} (the recommendation)."
+        if result.k == selection.recommended_k
+        else f"K used: {result.k} (fixed in the settings)."
+    )
+    stack.text(["Recommendation"], "heading")
+    stack.text([f"Recommended K = {selection.recommended_k}. {used}", *selection.reasons])
+    stack.text(["Structure"], "heading")
+    stack.text([f"Cluster structure: {selection.structure}. {selection.verdict}", KR_BANDS])
+
+    table = stack.table(
+        "xlseg_K_selection",
+        selection.table,
+        number_formats={
+            "K": "0",
+            "SSE": "0.0",
+            "Silhouette": "0.000",
+            "Gap": "0.000",
+            "s_k": "0.000",
+            "Calinski-Harabasz": "0.0",
+            "Davies-Bouldin": "0.000",
+        },
+    )
+
+    stack.text(
+        [
+            f"Gap statistic: {gap.n_refs} reference data sets ({gap.reference} null). "
+            "Picks of K by the rules of R's cluster::maxSE:"
+        ],
+        "heading",
+    )
+    picks = pd.DataFrame({"Rule": list(gap.picks), "K": [plain(k) for k in gap.picks.values()]})
+    stack.table("xlseg_Gap_picks", picks, number_formats={"K": "0"})
+
+    stability = selection.stability
+    if len(stability):
+        stack.text(["Stability of the gap pick across random seeds"], "heading")
+        stack.text([_stability_sentence(stability)])
+        stack.table("xlseg_Gap_stability", stability, number_formats={"Gap pick": "0"})
+
+    charts = Stack(row=table.anchor[0], col=len(table.columns) + 1)
+    k_values = selection.table["K"].tolist()
+
+    def row_of(k: object) -> tuple[int, int] | None:
+        if k is None or k not in k_values:
+            return None
+        i = k_values.index(k)
+        return (i, i + 1)
+
+    elbow = [Series("SSE", table.name, "K", "SSE", colour="#1F77B4")]
+    if (knee := row_of(selection.knee)) is not None:
+        elbow.append(
+            Series(
+                f"Knee (K = {selection.knee})",
+                table.name,
+                "K",
+                "SSE",
+                marker_only=True,
+                rows=knee,
+                colour="#D62728",
+            )
+        )
+    charts.add(
+        ChartBlock(
+            (charts.row, charts.col),
+            "scatter",
+            "Elbow: within-segment sum of squares",
+            "K",
+            "SSE",
+            tuple(elbow),
+        )
+    )
+    silhouette = [Series("Mean silhouette", table.name, "K", "Silhouette", colour="#2CA02C")]
+    if (k_row := row_of(result.k)) is not None and _finite(
+        selection.table["Silhouette"].iloc[k_row[0]]
+    ):
+        silhouette.append(
+            Series(
+                f"K used (K = {result.k})",
+                table.name,
+                "K",
+                "Silhouette",
+                marker_only=True,
+                rows=k_row,
+                colour="#D62728",
+            )
+        )
+    charts.add(
+        ChartBlock(
+            (charts.row, charts.col),
+            "scatter",
+            "Mean silhouette by K",
+            "K",
+            "Silhouette",
+            tuple(silhouette),
+        )
+    )
+    gap_series = [
+        Series("Gap (bars: s_k)", table.name, "K", "Gap", error_column="s_k", colour="#9467BD")
+    ]
+    rule = result.parameters.get("gap_rule")
+    pick = gap.picks.get(rule) if isinstance(rule, str) else None
+    if (pick_row := row_of(pick)) is not None:
+        gap_series.append(
+            Series(
+                f"{rule} pick (K = {pick})",
+                table.name,
+                "K",
+                "Gap",
+                marker_only=True,
+                rows=pick_row,
+                colour="#D62728",
+            )
+        )
+    charts.add(
+        ChartBlock(
+            (charts.row, charts.col),
+            "scatter",
+            "Gap statistic with s_k error bars",
+            "K",
+            "Gap",
+            tuple(gap_series),
+        )
+    )
+    return SheetSpec(
+        SHEET_PREFIX + "K selection", tuple(stack.blocks + charts.blocks), tab_colour="#ED7D31"
+    )
+
+
+def _stability_sentence(stability: pd.DataFrame) -> str:
+    counts = stability["Gap pick"].value_counts()
+    n = len(stability)
+    parts = [f"K = {plain(k)} in {c} of {n}" for k, c in counts.items()]
+    verdict = "stable" if len(counts) == 1 else "not stable: treat K as uncertain"
+    return f"Gap pick over {n} seeds: " + "; ".join(parts) + f" ({verdict})."
+
+
+def _finite(value: object) -> bool:
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,67 @@
+"""The ``xlseg Methods`` sheet: other clustering methods run on the same customers.
+
+Comparing their silhouettes and their agreement with k-means shows whether the
+segments are a property of the data or of the method used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from xlseg.report.layout import Stack
+from xlseg.report.model import ChartBlock, Series, SheetSpec
+from xlseg.report.sheet_names import SHEET_PREFIX
+
+if TYPE_CHECKING:
+    from xlseg.engine.segmentation import SegmentationResult
+
+
+def methods_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
+    """The comparison table of the methods and a chart of their mean silhouettes.
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        The run; the sheet shows its ``comparison`` of methods.
+    settings : str
+        The run's settings line, for under the title.
+
+    Returns
+    -------
+    SheetSpec
+        ``xlseg Methods``, the chart below the table.
+    """
+    clustering = result.clustering
+    stack = Stack()
+    stack.text(["Clustering methods compared on the same customers"], "title")
+    stack.text([settings], "note")
+    noise = f", {clustering.n_noise} noise customers" if clustering.n_noise else ""
+    stack.text(
+        [
+            f"Used: {clustering.method} with {clustering.n_clusters} segments{noise}; mean "
+            f"silhouette {clustering.silhouette:.3f}.",
+            "Adjusted Rand index: 1 = the same segments as k-means, about 0 = no more "
+            "agreement than chance. Affinity propagation and DBSCAN choose their own "
+            "number of clusters.",
+        ]
+    )
+    table = stack.table(
+        "xlseg_Methods",
+        result.comparison,
+        number_formats={
+            "Clusters": "0",
+            "Noise": "0",
+            "Silhouette": "0.000",
+            "Adjusted Rand vs k-means": "0.000",
+        },
+    )
+    chart = ChartBlock(
+        (stack.row, 0),
+        "column",
+        "Mean silhouette by method",
+        "Method",
+        "Silhouette",
+        (Series("Silhouette", table.name, "Method", "Silhouette", colour="#70AD47"),),
+        size=(560, 300),
+    )
+    return SheetSpec(SHEET_PREFIX + "Methods", (*stack.blocks, chart), tab_colour="#A5A5A5")

@@ -1,0 +1,121 @@
+"""The ``xlseg Segments`` sheet: each customer's segment, silhouette and PCA position.
+
+The PCA map beside the table draws one series per segment; it shows who is
+near whom in two dimensions, not the clustering itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from xlseg.report.layout import Stack, segment_colour
+from xlseg.report.model import ChartBlock, Series, SheetSpec
+from xlseg.report.sheet_names import SHEET_PREFIX
+
+if TYPE_CHECKING:
+    from xlseg.engine.segmentation import SegmentationResult
+
+
+PCA_CHART_POINTS = 10_000
+"""Most points the PCA scatter chart plots (the table always holds every customer).
+
+Excel and LibreOffice redraw charts of hundreds of thousands of points slowly.
+Above the limit each segment's series covers its first rows on the sheet, in
+proportion to the segment's size.
+"""
+
+NOISE_COLOUR = "#B0B0B0"
+
+
+def segments_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
+    """The customers sorted by segment (noise last), with the PCA map beside them.
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        The run; the sheet shows its ``customers`` table and PCA.
+    settings : str
+        The run's settings line, for under the title.
+
+    Returns
+    -------
+    SheetSpec
+        ``xlseg Segments``, the header row and the customers' column frozen.
+    """
+    customers = result.customers
+    segment_numbers = customers["Segment"]
+    noise = segment_numbers.isna().to_numpy()
+    key = np.where(noise, np.iinfo(np.int64).max, segment_numbers.fillna(0).astype("int64"))
+    ordered = customers.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+
+    explained = result.pca.explained_variance_ratio
+    stack = Stack()
+    stack.text(
+        [f"Segments: {len(customers)} customers in {result.clustering.n_clusters} segments"],
+        "title",
+    )
+    stack.text(
+        [
+            settings,
+            "One row per customer, sorted by segment (noise last). PCA x and PCA y are "
+            f"the first two principal components ({explained[0]:.1%} and {explained[1]:.1%} "
+            "of the variance); the map shows who is near whom, not the clustering itself.",
+        ],
+        "note",
+    )
+    header_row = stack.row
+    table = stack.table(
+        "xlseg_Customers",
+        ordered,
+        number_formats={
+            "Segment": "0",
+            "Silhouette": "0.000",
+            "Distance to centre": "0.000",
+            "PCA x": "0.000",
+            "PCA y": "0.000",
+        },
+    )
+
+    series = []
+    n = len(ordered)
+    key_sorted = np.sort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key_sorted)) + 1
+    starts = np.concatenate(([0], bounds)).tolist()
+    stops = np.concatenate((bounds, [n])).tolist() if n else []
+    for start, stop in zip(starts, stops, strict=True):
+        size = stop - start
+        shown = size if n <= PCA_CHART_POINTS else max(1, round(size * PCA_CHART_POINTS / n))
+        is_noise = bool(noise.any()) and key_sorted[start] == np.iinfo(np.int64).max
+        name = str(ordered["Segment name"].iloc[start])
+        number = None if is_noise else int(ordered["Segment"].iloc[start])
+        series.append(
+            Series(
+                name if is_noise else f"{number}: {name}",
+                table.name,
+                "PCA x",
+                "PCA y",
+                marker_only=True,
+                rows=(start, start + shown),
+                colour=NOISE_COLOUR if is_noise else segment_colour(number),
+            )
+        )
+    title = "PCA map of the customers by segment"
+    if n > PCA_CHART_POINTS:
+        title += f" ({PCA_CHART_POINTS:,} of {n:,} customers shown)"
+    chart = ChartBlock(
+        (table.anchor[0], len(table.columns) + 1),
+        "scatter",
+        title,
+        "PCA x",
+        "PCA y",
+        tuple(series),
+        size=(640, 480),
+    )
+    return SheetSpec(
+        SHEET_PREFIX + "Segments",
+        (*stack.blocks, chart),
+        tab_colour="#70AD47",
+        freeze=(header_row + 1, 1),
+    )
