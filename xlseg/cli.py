@@ -48,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, bars: ProgressBars) -> int:
+    from xlseg.run.paths import plan_paths
+
+    # Bad paths are refused here, before the engine's imports take their seconds.
+    plan_paths(args.book, output=args.output, in_place=args.in_place, into=args.into)
     from xlseg.run.workbook_run import run_workbook
 
     outcome = run_workbook(
@@ -63,7 +67,8 @@ def _run(args: argparse.Namespace, bars: ProgressBars) -> int:
 
 
 def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
-    from xlseg.run.workbook_run import default_output, run_workbook
+    from xlseg.run.paths import default_output
+    from xlseg.run.workbook_run import run_workbook
 
     if args.output_dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)

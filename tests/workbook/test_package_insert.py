@@ -26,7 +26,7 @@ import xlsxwriter
 from conftest import corpus_files, require_soffice
 from xlseg.errors import XlsegError
 from xlseg.report.sheet_names import OUTPUT_MARKER
-from xlseg.workbook.package_insert import insert_sheets, output_sheet_names
+from xlseg.workbook.insert import insert_sheets, output_sheet_names
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

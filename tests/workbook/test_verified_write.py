@@ -11,8 +11,9 @@ import pytest
 import xlsxwriter
 
 from xlseg.errors import XlsegError
-from xlseg.workbook.package_insert import insert_sheets
-from xlseg.workbook.verified_write import backup_path, check_not_open_in_excel, write_verified
+from xlseg.workbook.file_checks import check_not_open_in_excel
+from xlseg.workbook.insert import insert_sheets
+from xlseg.workbook.verified_write import backup_path, write_verified
 
 
 def _source() -> bytes:

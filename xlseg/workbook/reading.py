@@ -36,6 +36,7 @@ from xlseg.engine.tables import TableSource, column_letter, find_customer_column
 from xlseg.errors import XlsegError
 from xlseg.report.sheet_names import OUTPUT_MARKER, SHEET_PREFIX
 from xlseg.settings import SETTINGS_SHEET
+from xlseg.workbook.file_checks import SAVE_AS, check_workbook_file
 
 __all__ = [
     "OFFERS_SHEET_NAMES",
@@ -81,9 +82,6 @@ TRANSACTIONS_SHEET_NAMES: tuple[str, ...] = (
 # Rows searched for a header row. A title block is a few rows; fifty leaves room
 # for notes above the table without scanning data rows as if they were headers.
 _PEEK_ROWS = 50
-
-_OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
-_SAVE_AS = "open it in Excel and save it as .xlsx or .xlsm"
 
 
 @dataclass(frozen=True)
@@ -317,31 +315,9 @@ def _read_table(archive: zipfile.ZipFile, part: str, sheet: str) -> ExcelTable:
     )
 
 
-def _check_file(path: Path) -> None:
-    """Refuse, with the reason and the remedy, every file fastexcel should not see."""
-    if not path.is_file():
-        raise XlsegError(f"file '{path}' not found")
-    if path.suffix.lower() == ".xlsb":
-        raise XlsegError(
-            f"file '{path.name}' is a binary workbook (.xlsb), which xlseg cannot read; {_SAVE_AS}"
-        )
-    with path.open("rb") as handle:
-        signature = handle.read(len(_OLE_SIGNATURE))
-    if signature == _OLE_SIGNATURE:
-        raise XlsegError(
-            f"file '{path.name}' is password-protected or a legacy .xls workbook, which xlseg "
-            f"cannot read; remove the password if there is one and {_SAVE_AS}"
-        )
-    if not zipfile.is_zipfile(path):
-        raise XlsegError(
-            f"file '{path.name}' is not an Excel workbook (it is not an .xlsx/.xlsm package); "
-            f"{_SAVE_AS}"
-        )
-
-
 def _read_structure(path: Path) -> list[SheetInfo]:
     """Sheets in tab order with their kind, output marker and Excel tables."""
-    _check_file(path)
+    check_workbook_file(path)
     not_workbook = f"file '{path.name}' is not an Excel workbook (it holds no workbook part); "
     try:
         with zipfile.ZipFile(path) as archive:
@@ -350,11 +326,11 @@ def _read_structure(path: Path) -> list[SheetInfo]:
                 (target for kind, target in root_rels.values() if kind == "officeDocument"), None
             )
             if workbook_part is None or workbook_part not in archive.NameToInfo:
-                raise XlsegError(not_workbook + _SAVE_AS)
+                raise XlsegError(not_workbook + SAVE_AS)
             if workbook_part.endswith(".bin"):
                 raise XlsegError(
                     f"file '{path.name}' is a binary workbook (.xlsb), which xlseg cannot read; "
-                    + _SAVE_AS
+                    + SAVE_AS
                 )
             workbook = ElementTree.fromstring(archive.read(workbook_part))
             relations = _relationships(archive, workbook_part)
@@ -377,7 +353,7 @@ def _read_structure(path: Path) -> list[SheetInfo]:
                 sheets.append(SheetInfo(name, kind == "worksheet", is_output, tables))
     except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, ValueError) as error:
         raise XlsegError(
-            f"file '{path.name}' could not be read as an Excel workbook ({error}); {_SAVE_AS}"
+            f"file '{path.name}' could not be read as an Excel workbook ({error}); {SAVE_AS}"
         ) from None
     return sheets
 
@@ -650,7 +626,7 @@ class FileBookReader(BookReader):
             self.reader = fastexcel.read_excel(path)
         except (fastexcel.FastExcelError, fastexcel.CalamineError) as error:
             raise XlsegError(
-                f"file '{path.name}' could not be read as an Excel workbook ({error}); {_SAVE_AS}"
+                f"file '{path.name}' could not be read as an Excel workbook ({error}); {SAVE_AS}"
             ) from None
 
     def grid(self, sheet: str, n_rows: int | None) -> tuple[list[list[str | None]], int]:

@@ -19,32 +19,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import openpyxl
-import python_calamine
-
 from xlseg.errors import XlsegError
+from xlseg.workbook.file_checks import check_not_open_in_excel
 
-__all__ = ["backup_path", "check_not_open_in_excel", "write_verified"]
-
-
-def check_not_open_in_excel(path: Path) -> None:
-    """Refuse to write a workbook that Excel has open.
-
-    While a workbook is open, Excel keeps an owner file ``~$<name>`` beside
-    it. Writing underneath Excel would be lost at its next save (or fail on
-    Windows, where the file is locked), so the user is asked to close it.
-
-    Raises
-    ------
-    XlsegError
-        If the owner file exists.
-    """
-    path = Path(path)
-    if path.with_name("~$" + path.name).exists():
-        raise XlsegError(
-            f"workbook '{path.name}' is open in Excel (found '~${path.name}' beside it); "
-            "close it in Excel and try again"
-        )
+__all__ = ["backup_path", "write_verified"]
 
 
 def backup_path(destination: Path) -> Path:
@@ -131,6 +109,9 @@ def _copy_permissions(destination: Path, temporary: Path) -> None:
 
 
 def _verify(path: Path, untouched_parts: dict[str, str], name: str) -> None:
+    import openpyxl
+    import python_calamine
+
     problem = None
     try:
         with zipfile.ZipFile(path) as package:

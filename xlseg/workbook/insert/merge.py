@@ -1,0 +1,196 @@
+"""Inserting the sheets of one package into another: the order of the steps.
+
+Each step lives with what it edits (package, workbook part, styles, copied
+parts); this module runs them in the order their results are needed, since
+later steps depend on the names and numbers earlier ones chose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from xlseg.errors import XlsegError
+from xlseg.workbook.insert.package import (
+    CONTENT_TYPES,
+    SHARED_STRINGS_REL,
+    STYLES_REL,
+    TABLE_CT,
+    Package,
+    PartCopier,
+    content_types_xml,
+    orphaned_parts,
+    write_zip,
+)
+from xlseg.workbook.insert.renaming import (
+    PartRewriter,
+    inline_strings,
+    remaining_tables,
+    remaining_vml_blocks,
+    table_renames,
+)
+from xlseg.workbook.insert.styles import StyleMerger
+from xlseg.workbook.insert.workbook_part import Workbook, WorkbookEdit, new_sheet_names
+from xlseg.workbook.insert.xml_text import part_text
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    """What :func:`insert_sheets` did.
+
+    Attributes
+    ----------
+    sheets : tuple of str
+        Names the inserted sheets got in the target, in tab order.
+    replaced : tuple of str
+        Names of earlier xlseg sheets (carrying :data:`OUTPUT_MARKER`) that
+        were removed before the insertion.
+    untouched_parts : dict of str to str
+        Part name -> sha256 (hex) of every part of the target that the result
+        holds byte for byte; :func:`xlseg.workbook.verified_write.write_verified` checks
+        them again on the written file.
+    """
+
+    sheets: tuple[str, ...]
+    replaced: tuple[str, ...]
+    untouched_parts: dict[str, str]
+
+
+def insert_sheets(
+    target: bytes | Path, source: bytes | Path, *, replace_previous: bool = True
+) -> tuple[bytes, InsertResult]:
+    """Insert every sheet of ``source`` at the end of ``target``.
+
+    Parameters
+    ----------
+    target : bytes or Path
+        The user's workbook (.xlsx or .xlsm, as saved by Excel). Only its
+        content types, workbook part, workbook relationships and styles part
+        are edited; every other part is copied byte for byte.
+    source : bytes or Path
+        A standalone workbook holding the sheets to insert, e.g. rendered by
+        XlsxWriter. Its worksheets (or chart sheets) are copied with their
+        drawings, charts, images, tables, notes and the workbook-level
+        formats and sheet-scoped defined names they use.
+    replace_previous : bool, default True
+        Remove the target's sheets carrying :data:`OUTPUT_MARKER` (written by
+        an earlier run) first, with the parts only they use.
+
+    Returns
+    -------
+    data : bytes
+        The new package.
+    result : InsertResult
+        The names the sheets got, the sheets replaced and the hashes of the
+        target's parts that stayed byte-identical.
+
+    Raises
+    ------
+    XlsegError
+        If either workbook is not a readable .xlsx/.xlsm package (binary,
+        encrypted, legacy .xls, damaged), or the source holds no sheet.
+    """
+    tgt = Package(target, "target")
+    src = Package(source, "source")
+    return _Merge(tgt, src, replace_previous).run()
+
+
+class _Merge:
+    def __init__(self, tgt: Package, src: Package, replace_previous: bool) -> None:
+        self.tgt, self.src = tgt, src
+        self.book = Workbook(tgt)
+        self.src_book = Workbook(src)
+        if not self.src_book.sheets:
+            raise XlsegError(f"{src.label} holds no sheet to insert")
+        self.edit = WorkbookEdit(tgt, self.book, self.src_book, replace_previous)
+        skip = {(tgt.workbook, rid) for rid in self.edit.removed_rids}
+        self.removed_parts = orphaned_parts(tgt, skip)
+        wb_rels = self.edit.rels
+        styles = [r.part for r in wb_rels.values() if r.type == STYLES_REL and r.part in tgt.parts]
+        if not styles:
+            raise XlsegError(f"{tgt.label} has no styles part; open and save it in Excel first")
+        self.styles_part = styles[0]
+        self.bookkeeping = {CONTENT_TYPES, tgt.workbook, self.styles_part}
+        if tgt.find(tgt.workbook_rels):
+            self.bookkeeping.add(tgt.find(tgt.workbook_rels))
+        self.copier = PartCopier(src, {p.lower() for p in tgt.parts if p not in self.removed_parts})
+
+    def run(self) -> tuple[bytes, InsertResult]:
+        tgt, src = self.tgt, self.src
+        new_names, renames = new_sheet_names(self.src_book.sheets, self.edit.kept, src.label)
+        styles = self._styles()
+        strings_rel = [r.part for r in src.rels(src.workbook) if r.type == SHARED_STRINGS_REL]
+        strings = inline_strings(src.parts.get(strings_rel[0]) if strings_rel else None)
+
+        names = (n.name for n in self.book.names)
+        max_table_id, table_names = remaining_tables(tgt, self.removed_parts, names)
+        vml_blocks = remaining_vml_blocks(tgt, self.removed_parts)
+
+        # Which tab is active afterwards: a removed active sheet hands over to
+        # the first new sheet, so that a rerun shows the fresh output.
+        select_first_new = self.book.active_tab() in self.edit.removed_positions
+
+        sheet_parts, sheet_rel_types = self._copy_sheets()
+        new_rids = self.edit.new_sheet_rids()
+
+        # Second pass over the copied parts: content rewrites that need the
+        # complete name maps (tables may be referenced from any sheet).
+        copied = self.copier.copied
+        tables = (part_text(src.parts[s]) for s in copied if src.content_type(s) == TABLE_CT)
+        renamed_tables = table_renames(tables, table_names)
+        rewriter = PartRewriter(strings, styles, renames, renamed_tables, max_table_id, vml_blocks)
+        for source_part, target_part in copied.items():
+            self.copier.new_parts[target_part] = rewriter.rewrite(
+                src.content_type(source_part),
+                source_part,
+                src.parts[source_part],
+                sheet=target_part in sheet_parts,
+                selected=select_first_new and target_part == sheet_parts[0],
+            )
+
+        replacements = {
+            tgt.workbook: self.edit.workbook_xml(
+                new_names, new_rids, rewriter.rename, select_first_new
+            ),
+            CONTENT_TYPES: content_types_xml(tgt, self.removed_parts, self.copier.new_types),
+        }
+        merged_styles = styles.merged()
+        if merged_styles is not None:
+            replacements[self.styles_part] = merged_styles.encode("utf-8")
+        wb_rels_name = tgt.find(tgt.workbook_rels) or tgt.workbook_rels
+        replacements[wb_rels_name] = self.edit.rels_xml(new_rids, sheet_parts, sheet_rel_types)
+
+        data = write_zip(tgt, self.removed_parts, replacements, self.copier.new_parts)
+        return data, self._result(new_names)
+
+    def _styles(self) -> StyleMerger:
+        src = self.src
+        src_styles_rel = [r.part for r in src.rels(src.workbook) if r.type == STYLES_REL]
+        src_styles = part_text(src.parts[src_styles_rel[0]]) if src_styles_rel else ""
+        return StyleMerger(part_text(self.tgt.parts[self.styles_part]), src_styles, self.tgt.label)
+
+    def _copy_sheets(self) -> tuple[list[str], list[str]]:
+        """Copy the part tree of each source sheet; its new part and relationship type."""
+        src = self.src
+        src_rels = {r.id: r for r in src.rels(src.workbook)}
+        sheet_parts, sheet_rel_types = [], []
+        for sheet in self.src_book.sheets:
+            rel = src_rels.get(sheet.rid)
+            if rel is None or rel.part not in src.parts:
+                raise XlsegError(f"{src.label}: sheet '{sheet.name}' has no part")
+            sheet_parts.append(self.copier.copy_tree(rel.part, src.workbook, self.tgt.workbook))
+            sheet_rel_types.append(rel.type)
+        return sheet_parts, sheet_rel_types
+
+    def _result(self, new_names: list[str]) -> InsertResult:
+        untouched = {
+            part: hashlib.sha256(content).hexdigest()
+            for part, content in self.tgt.parts.items()
+            if part not in self.removed_parts and part not in self.bookkeeping
+        }
+        return InsertResult(
+            sheets=tuple(new_names),
+            replaced=tuple(self.book.sheets[i].name for i in self.edit.removed_positions),
+            untouched_parts=untouched,
+        )
