@@ -1,7 +1,8 @@
 """Build the report of a segmentation run: its six result sheets, in order.
 
-Each sheet comes from a module of its own; `build_report` puts them in order
-and gives every one the same line of the run's settings.
+Each sheet comes from a module of its own, whose builder takes the run's
+`SegmentationResult` and its settings line (shown under every sheet's title)
+and returns the sheet's `SheetSpec`; `build_report` puts them in order.
 """
 
 from __future__ import annotations

@@ -20,28 +20,13 @@ if TYPE_CHECKING:
 
 
 def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
-    """The recommendation, the criteria table by K and the charts beside it.
-
-    Parameters
-    ----------
-    result : SegmentationResult
-        The run; the sheet shows its ``k_selection`` and the K it used.
-    settings : str
-        The run's settings line, for under the title.
-
-    Returns
-    -------
-    SheetSpec
-        ``xlseg K selection``, the charts to the right of the criteria table.
-    """
+    """``xlseg K selection``: the recommendation, the criteria table by K, charts to its right."""
     selection = result.k_selection
     gap = selection.gap
-    stack = Stack()
-    stack.text(
-        [f"Choosing the number of segments K (K = {selection.k_min} to {selection.k_max})"],
-        "title",
+    stack = Stack.headed(
+        f"Choosing the number of segments K (K = {selection.k_min} to {selection.k_max})",
+        [settings],
     )
-    stack.text([settings], "note")
     used = (
         f"K used: {result.k} (the recommendation)."
         if result.k == selection.recommended_k

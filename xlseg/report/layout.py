@@ -45,6 +45,14 @@ class Stack:
         self.col = col
         self.blocks: list[Block] = []
 
+    @classmethod
+    def headed(cls, title: str, notes: Sequence[str]) -> Stack:
+        """A sheet's stack opened by its title and notes (the run's settings line first)."""
+        stack = cls()
+        stack.text([title], "title")
+        stack.text(notes, "note")
+        return stack
+
     def text(self, lines: Sequence[str], style: TextStyle = "body") -> None:
         if lines:
             self._add(TextBlock((self.row, self.col), tuple(lines), style), gap=style != "title")

@@ -29,27 +29,17 @@ Python as ``result.matrix.to_frame()``.
 
 
 def matrix_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
-    """The customer x offer matrix as a 0/1 heat map, one row per customer.
+    """``xlseg Matrix``: the 0/1 matrix as clustered, one row per customer, as a heat map.
 
-    Parameters
-    ----------
-    result : SegmentationResult
-        The run; the sheet shows its ``matrix``, the input as clustered.
-    settings : str
-        The run's settings line, for under the title.
-
-    Returns
-    -------
-    SheetSpec
-        ``xlseg Matrix``; when the matrix is written, its header row and first column frozen.
+    Header row and first column are frozen; above `MATRIX_CELL_LIMIT` cells a note
+    stands in for the matrix.
     """
     matrix = result.matrix
     n_customers, n_offers = matrix.shape
-    stack = Stack()
-    stack.text(
-        [f"Customer x offer matrix: {n_customers:,} customers x {n_offers:,} offers"], "title"
+    stack = Stack.headed(
+        f"Customer x offer matrix: {n_customers:,} customers x {n_offers:,} offers",
+        [settings, "1 = the customer took the offer, 0 = did not."],
     )
-    stack.text([settings, "1 = the customer took the offer, 0 = did not."], "note")
     if result.notes:
         stack.text(["Notes on the input"], "heading")
         stack.text(list(result.notes))

@@ -17,24 +17,9 @@ if TYPE_CHECKING:
 
 
 def methods_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
-    """The comparison table of the methods and a chart of their mean silhouettes.
-
-    Parameters
-    ----------
-    result : SegmentationResult
-        The run; the sheet shows its ``comparison`` of methods.
-    settings : str
-        The run's settings line, for under the title.
-
-    Returns
-    -------
-    SheetSpec
-        ``xlseg Methods``, the chart below the table.
-    """
+    """``xlseg Methods``: the comparison table of the methods, their mean silhouettes below."""
     clustering = result.clustering
-    stack = Stack()
-    stack.text(["Clustering methods compared on the same customers"], "title")
-    stack.text([settings], "note")
+    stack = Stack.headed("Clustering methods compared on the same customers", [settings])
     noise = f", {clustering.n_noise} noise customers" if clustering.n_noise else ""
     stack.text(
         [

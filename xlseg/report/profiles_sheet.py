@@ -20,24 +20,9 @@ if TYPE_CHECKING:
 
 
 def profiles_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
-    """The profile tables one below the other, a chart of segment sizes to their right.
-
-    Parameters
-    ----------
-    result : SegmentationResult
-        The run; the sheet shows its ``profiles`` and offer attributes.
-    settings : str
-        The run's settings line, for under the title.
-
-    Returns
-    -------
-    SheetSpec
-        ``xlseg Profiles``, the size chart to the right of the widest table.
-    """
+    """``xlseg Profiles``: the profile tables one below the other, segment sizes to their right."""
     profiles = result.profiles
-    stack = Stack()
-    stack.text(["Segment profiles: who the segments are and what they take"], "title")
-    stack.text([settings], "note")
+    stack = Stack.headed("Segment profiles: who the segments are and what they take", [settings])
 
     stack.text(["Segments"], "heading")
     summary = stack.table(

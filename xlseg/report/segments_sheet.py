@@ -30,19 +30,9 @@ NOISE_COLOUR = "#B0B0B0"
 
 
 def segments_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
-    """The customers sorted by segment (noise last), with the PCA map beside them.
+    """``xlseg Segments``: customers sorted by segment (noise last), the PCA map beside them.
 
-    Parameters
-    ----------
-    result : SegmentationResult
-        The run; the sheet shows its ``customers`` table and PCA.
-    settings : str
-        The run's settings line, for under the title.
-
-    Returns
-    -------
-    SheetSpec
-        ``xlseg Segments``, the header row and the customers' column frozen.
+    The header row and the customers' column are frozen.
     """
     customers = result.customers
     segment_numbers = customers["Segment"]
@@ -51,19 +41,14 @@ def segments_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
     ordered = customers.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
 
     explained = result.pca.explained_variance_ratio
-    stack = Stack()
-    stack.text(
-        [f"Segments: {len(customers)} customers in {result.clustering.n_clusters} segments"],
-        "title",
-    )
-    stack.text(
+    stack = Stack.headed(
+        f"Segments: {len(customers)} customers in {result.clustering.n_clusters} segments",
         [
             settings,
             "One row per customer, sorted by segment (noise last). PCA x and PCA y are "
             f"the first two principal components ({explained[0]:.1%} and {explained[1]:.1%} "
             "of the variance); the map shows who is near whom, not the clustering itself.",
         ],
-        "note",
     )
     header_row = stack.row
     table = stack.table(

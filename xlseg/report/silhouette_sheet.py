@@ -22,20 +22,7 @@ if TYPE_CHECKING:
 
 
 def silhouette_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
-    """The silhouette plot of every customer and a table of each segment's silhouette.
-
-    Parameters
-    ----------
-    result : SegmentationResult
-        The run; the sheet shows its customers' silhouettes.
-    settings : str
-        The run's settings line, for under the title.
-
-    Returns
-    -------
-    SheetSpec
-        ``xlseg Silhouette``, the plot below the table.
-    """
+    """``xlseg Silhouette``: each segment's silhouette in a table, each customer's below."""
     customers = result.customers
     silhouettes = customers["Silhouette"].to_numpy(dtype=float, na_value=np.nan)
     numbers = customers["Segment"].fillna(0).astype("int64").to_numpy()
@@ -55,10 +42,9 @@ def silhouette_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
         f"{result.clustering.n_clusters} segments)",
         size=size,
     )
-    stack = Stack()
-    stack.text(["Silhouette of each customer"], "title")
     mean = float(np.nanmean(silhouettes)) if np.isfinite(silhouettes).any() else math.nan
-    stack.text(
+    stack = Stack.headed(
+        "Silhouette of each customer",
         [
             settings,
             "A customer's silhouette compares the mean distance to their own segment (a) "
@@ -66,7 +52,6 @@ def silhouette_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "placed; near 0: between segments; below 0: closer to another segment.",
             f"Mean silhouette {mean:.3f}. {KR_BANDS}",
         ],
-        "note",
     )
     rows = []
     for number in sorted(names):
