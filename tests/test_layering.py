@@ -126,3 +126,17 @@ def test_importing_every_layer_leaves_heavy_libraries_for_their_first_use():
         " xlseg.excel.live_writer, xlseg.excel.live_tables"
     )
     assert {name for name in HEAVY if name in loaded} == set()
+
+
+def test_every_subpackage_is_installed():
+    # pyproject lists the packages by hand (udfs/ and workbook_templates/ are mapped),
+    # so a new subpackage missing from the list would be left out of a non-editable install.
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {_module_name(init) for init in (REPO / "xlseg").rglob("__init__.py")} | {
+        "xlseg.workbook_templates"
+    }
+    assert found == listed
