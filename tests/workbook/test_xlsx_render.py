@@ -260,7 +260,9 @@ def test_colour_scale_covers_the_column(rendered: Path) -> None:
     col = first_col + 2
     assert rules[0].get("sqref") == f"{a1(header_row + 1, col)}:{a1(header_row + len(ROWS), col)}"
     scale = rules[0].find("m:cfRule/m:colorScale", NS)
-    assert scale is not None and len(scale.findall("m:color", NS)) == 3
+    # Sequential by default: two colours, white to one hue.
+    assert scale is not None and len(scale.findall("m:color", NS)) == 2
+    assert scale.findall("m:color", NS)[0].get("rgb").endswith("FFFFFF")
 
 
 def test_picture_is_embedded_unchanged(rendered: Path, png: bytes) -> None:

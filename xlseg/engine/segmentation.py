@@ -20,6 +20,7 @@ from xlseg.engine.matrix import CustomerOfferMatrix, build_matrix, distinct_rows
 from xlseg.engine.methods import Clustering, cluster, compare_methods
 from xlseg.engine.pca_map import PcaMap, pca_map
 from xlseg.engine.profiles import Profiles, profile_segments
+from xlseg.engine.segment_quality import SegmentQuality, assess_segments, with_quality_names
 from xlseg.engine.tables import SegmentationInput, TableSource, load_tables
 from xlseg.errors import XlsegError
 
@@ -72,6 +73,9 @@ class SegmentationResult:
         Plain-language notes for the analyst (duplicates, untaken offers...).
     parameters : dict
         The effective settings of the run.
+    segment_quality : tuple of SegmentQuality
+        Each segment's mean silhouette, share below zero, stability and flag
+        ("well separated", "loose", "not reliable"); flagged names carry it.
     """
 
     inputs: SegmentationInput
@@ -85,6 +89,7 @@ class SegmentationResult:
     pca: PcaMap
     notes: tuple[str, ...]
     parameters: dict[str, object] = field(default_factory=dict)
+    segment_quality: tuple[SegmentQuality, ...] = ()
 
 
 def segment(
@@ -200,7 +205,8 @@ def segment(
     if progress:
         progress("methods", 1, 1)
     pca = pca_map(x, seed=seed)
-    profiles = profile_segments(x, chosen.labels, inputs.offers)
+    quality = assess_segments(chosen.labels, chosen.silhouette_samples)
+    profiles = with_quality_names(profile_segments(x, chosen.labels, inputs.offers), quality)
     customers = _customer_table(matrix, chosen, profiles, pca)
     parameters = {
         "k": k,
@@ -228,6 +234,7 @@ def segment(
         pca=pca,
         notes=inputs.notes,
         parameters=parameters,
+        segment_quality=quality,
     )
 
 

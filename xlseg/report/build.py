@@ -1,4 +1,4 @@
-"""Build the report of a segmentation run: its six result sheets, in order.
+"""Build the report of a segmentation run: its seven result sheets, in order.
 
 Each sheet comes from a module of its own, whose builder takes the run's
 `SegmentationResult` and its settings line (shown under every sheet's title)
@@ -16,6 +16,7 @@ from xlseg.report.model import Report
 from xlseg.report.profiles_sheet import profiles_sheet
 from xlseg.report.segments_sheet import segments_sheet
 from xlseg.report.silhouette_sheet import silhouette_sheet
+from xlseg.report.summary_sheet import summary_sheet
 
 if TYPE_CHECKING:
     from xlseg.engine.segmentation import SegmentationResult
@@ -32,17 +33,21 @@ def build_report(result: SegmentationResult) -> Report:
     Returns
     -------
     Report
-        Six sheets, always in this order: ``xlseg Matrix``, ``xlseg K
-        selection``, ``xlseg Segments``, ``xlseg Profiles``, ``xlseg Methods``,
-        ``xlseg Silhouette``. Each starts with a title line and a line of the
-        run's settings, so a sheet read on its own says where it came from.
+        Seven sheets, always in this order: ``xlseg Summary``, ``xlseg
+        Matrix``, ``xlseg K selection``, ``xlseg Segments``, ``xlseg
+        Profiles``, ``xlseg Methods``, ``xlseg Silhouette``. Each starts with
+        a title line and a line of the run's settings, so a sheet read on its
+        own says where it came from.
     """
     settings = _settings_line(result)
+    segments = segments_sheet(result, settings)
+    customers = next(t for t in segments.tables if t.name == "xlseg_Customers")
     return Report(
         sheets=(
+            summary_sheet(result, settings, customers, segments.name),
             matrix_sheet(result, settings),
             k_selection_sheet(result, settings),
-            segments_sheet(result, settings),
+            segments,
             profiles_sheet(result, settings),
             methods_sheet(result, settings),
             silhouette_sheet(result, settings),

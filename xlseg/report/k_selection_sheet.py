@@ -69,6 +69,7 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
 
     charts = Stack(row=table.anchor[0], col=len(table.columns) + 1)
     k_values = selection.table["K"].tolist()
+    x_range = (min(k_values), max(k_values)) if len(k_values) > 1 else None
 
     def row_of(k: object) -> tuple[int, int] | None:
         if k is None or k not in k_values:
@@ -97,6 +98,7 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "K",
             "SSE",
             tuple(elbow),
+            x_range=x_range,
         )
     )
     silhouette = [Series("Mean silhouette", table.name, "K", "Silhouette", colour="#2CA02C")]
@@ -122,6 +124,7 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "K",
             "Silhouette",
             tuple(silhouette),
+            x_range=x_range,
         )
     )
     gap_series = [
@@ -149,6 +152,7 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "K",
             "Gap",
             tuple(gap_series),
+            x_range=x_range,
         )
     )
     return SheetSpec(

@@ -11,7 +11,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from xlseg.report.model import Block, Cell, ColourScale, TableBlock, TextBlock, TextStyle, Value
+from xlseg.report.model import (
+    DEFAULT_COLUMN_WIDTH,
+    Block,
+    Cell,
+    ColourScale,
+    TableBlock,
+    TextBlock,
+    TextStyle,
+    Value,
+)
 
 SEGMENT_COLOURS = (
     "#1F77B4",
@@ -33,8 +42,17 @@ KR_BANDS = (
     "0.25 or less no substantial structure."
 )
 
-_DEFAULT_COLUMN_WIDTH = 8.43
-"""Excel's default column width in characters: no column is made narrower."""
+TAKE_UP_COLOURS = ("#FFFFFF", "#2E7D32")
+"""Sequential scale of a share (white at 0 %, green at 100 %): low take-up stays quiet."""
+
+LIFT_COLOURS = ("#C62828", "#FFFFFF", "#1565C0")
+"""Diverging scale of a lift: red below 1, white at 1, blue above."""
+
+MAX_COLUMN_WIDTH = 60.0
+"""Widest column in characters; longer text is wrapped so a table fits a landscape page."""
+
+_PADDING = 2.0
+"""Characters added to the longest shown value: one of padding, one for the filter button."""
 
 
 class Stack:
@@ -83,22 +101,30 @@ def table_block(
     number_formats: Mapping[str, str] | None = None,
     colour_scale: ColourScale | None = None,
     widths: Mapping[str, float] | None = None,
-    max_width: float = 40.0,
+    max_width: float = MAX_COLUMN_WIDTH,
 ) -> TableBlock:
     """A table block of ``frame``'s columns, values turned into plain Python scalars.
 
-    Column widths fit the header and the first 500 values, up to ``max_width``
-    characters, unless ``widths`` sets them.
+    Each column is as wide as its header or its longest value as shown with
+    its number format, plus padding; text longer than ``max_width`` wraps.
+    ``widths`` fixes some columns instead.
     """
     columns = [str(c) for c in frame.columns]
     values = [_column_values(frame.iloc[:, i]) for i in range(frame.shape[1])]
     rows = tuple(zip(*values, strict=True)) if values else ()
     formats = {c: f for c, f in (number_formats or {}).items() if c in columns}
     fixed = dict(widths or {})
-    column_widths = tuple(
-        fixed[c] if c in fixed else min(max_width, text_width([c, *map(_shown, col[:500])]))
-        for c, col in zip(columns, values, strict=True)
-    )
+    column_widths = []
+    wrapped = []
+    for column, col in zip(columns, values, strict=True):
+        if column in fixed:
+            column_widths.append(fixed[column])
+            continue
+        width = text_width([column, *(shown(v, formats.get(column)) for v in col)])
+        if width > max_width:
+            wrapped.append(column)
+            width = max_width
+        column_widths.append(width)
     return TableBlock(
         anchor=anchor,
         name=name,
@@ -106,7 +132,8 @@ def table_block(
         rows=rows,
         number_formats=formats,
         colour_scale=colour_scale,
-        column_widths=column_widths,
+        column_widths=tuple(column_widths),
+        wrapped=tuple(wrapped),
     )
 
 
@@ -124,13 +151,36 @@ def plain(value: object) -> Value:
     return value  # type: ignore[return-value]
 
 
-def _shown(value: Value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return "" if value is None else str(value)
+def shown(value: Value, number_format: str | None = None) -> str:
+    """``value`` as Excel shows it with ``number_format`` (the codes the report uses).
+
+    Handles ``0``, ``0.0...``, ``0%``, ``0.0...%`` and ``#,##0``; other codes and
+    no code show numbers with three decimals, the widest the report uses.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if not isinstance(value, int | float):
+        return str(value)
+    code = number_format or ""
+    if code.endswith("%"):
+        decimals = _decimals(code[:-1])
+        return f"{value * 100:.{decimals}f}%"
+    if code.startswith("#,##0"):
+        return f"{value:,.{_decimals(code)}f}"
+    if code.startswith("0"):
+        return f"{value:.{_decimals(code)}f}"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}"
+
+
+def _decimals(code: str) -> int:
+    return len(code.split(".", 1)[1]) if "." in code else 0
 
 
 def text_width(texts: Sequence[str]) -> float:
-    """Column width in characters that fits the longest text, with room for a filter button."""
+    """Column width in characters that fits the longest text, with padding."""
     longest = max((len(t) for t in texts), default=0)
-    return max(_DEFAULT_COLUMN_WIDTH, longest + 3.0)
+    return max(DEFAULT_COLUMN_WIDTH, longest + _PADDING)

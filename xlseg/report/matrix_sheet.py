@@ -66,14 +66,16 @@ def matrix_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             name="xlseg_Matrix",
             columns=(first, *offers),
             rows=rows,
-            colour_scale=ColourScale(
-                tuple(offers), low="#FFFFFF", mid="#DDEBF7", high="#9BC2E6", mid_value=0.5
-            ),
+            colour_scale=ColourScale(tuple(offers), high="#5B9BD5", low_value=0, high_value=1),
             column_widths=(text_width([first, *map(str, matrix.customers[:500])]),)
             + tuple(max(5.0, len(o) + 3.0) for o in offers),
         )
         stack.add(block)
         freeze = (header_row + 1, 1)
     return SheetSpec(
-        SHEET_PREFIX + "Matrix", tuple(stack.blocks), tab_colour="#5B9BD5", freeze=freeze
+        SHEET_PREFIX + "Matrix",
+        tuple(stack.blocks),
+        tab_colour="#5B9BD5",
+        freeze=freeze,
+        repeat_rows=None if freeze is None else (freeze[0] - 1, freeze[0] - 1),
     )

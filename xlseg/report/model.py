@@ -35,6 +35,9 @@ _CELL_LIKE = re.compile(r"^[A-Za-z]{1,3}\d+$|^[RrCc]$|^[RrCc]\d+[RrCc]\d+$")
 _HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _ROW_HEIGHT_PX = 20
 
+DEFAULT_COLUMN_WIDTH = 8.43
+"""Excel's default column width in characters."""
+
 
 def _check_cell(anchor: Cell, what: str) -> None:
     if len(anchor) != 2 or min(anchor) < 0:
@@ -78,29 +81,42 @@ class TextBlock:
 
 @dataclass(frozen=True)
 class ColourScale:
-    """A three-colour scale over some columns of a table (a heat map).
+    """A colour scale over some columns of a table (a heat map).
+
+    Sequential (two colours, ``mid=None``) for shares such as take-up, where
+    low means little and must look quiet; diverging (three colours) only for
+    quantities with a natural midpoint, such as a lift of 1.
 
     Parameters
     ----------
     columns : tuple of str
         Table columns the scale covers; contiguous columns share one rule, so
         the colours compare across them (take-up of one segment against another).
-    low, mid, high : str
-        ``"#RRGGBB"`` colours of the minimum, the midpoint and the maximum.
+    low, high : str
+        ``"#RRGGBB"`` colours of the minimum and the maximum.
+    mid : str or None
+        Colour at ``mid_value``; ``None`` for a two-colour scale.
     mid_value : float or None
-        Number at which ``mid`` applies; ``None`` for the 50th percentile. A 0/1
-        matrix needs 0.5, since its median is 0.
+        Number at which ``mid`` applies; ``None`` for the 50th percentile.
+    low_value, high_value : float or None
+        Fixed ends of the scale (0 and 1 for shares), so that a column of low
+        take-up is not painted as loud as one of high take-up; ``None`` for the
+        smallest and largest value shown.
     """
 
     columns: tuple[str, ...]
     low: str = "#FFFFFF"
-    mid: str = "#FFEB84"
-    high: str = "#63BE7B"
+    high: str = "#2E7D32"
+    mid: str | None = None
     mid_value: float | None = None
+    low_value: float | None = None
+    high_value: float | None = None
 
     def __post_init__(self) -> None:
         for colour in (self.low, self.mid, self.high):
             _check_colour(colour, "colour scale")
+        if self.mid is None and self.mid_value is not None:
+            raise ValueError("colour scale: mid_value needs a mid colour")
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,9 @@ class TableBlock:
     column_widths : tuple of float or None
         Width of each column in characters (Excel's unit); ``None`` leaves
         the sheet's default.
+    wrapped : tuple of str
+        Columns of long text shown wrapped in a capped width rather than
+        widening the column past a page.
     """
 
     anchor: Cell
@@ -139,6 +158,7 @@ class TableBlock:
     colour_scale: ColourScale | None = None
     as_excel_table: bool = True
     column_widths: tuple[float, ...] | None = None
+    wrapped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_cell(self.anchor, f"table {self.name!r}")
@@ -162,7 +182,7 @@ class TableBlock:
                 raise ValueError(
                     f"table {self.name!r}: row {i} has {len(row)} values for {width} columns"
                 )
-        unknown = [c for c in self.number_formats if c not in self.columns]
+        unknown = [c for c in (*self.number_formats, *self.wrapped) if c not in self.columns]
         if self.colour_scale is not None:
             unknown += [c for c in self.colour_scale.columns if c not in self.columns]
         if unknown:
@@ -182,6 +202,20 @@ class TableBlock:
         An Excel table needs a data row, so an empty table still takes one.
         """
         return 1 + max(1, self.n_rows)
+
+    @property
+    def numeric_columns(self) -> frozenset[str]:
+        """Columns holding only numbers (and blanks): right-aligned, header included.
+
+        Both writers align by this, so numbers never butt against the text of
+        the next column and a header sits over its values.
+        """
+        numeric = set()
+        for j, column in enumerate(self.columns):
+            kinds = {type(row[j]) for row in self.rows if row[j] is not None}
+            if kinds and kinds <= {int, float}:
+                numeric.add(column)
+        return frozenset(numeric)
 
     def column_index(self, column: str) -> int:
         """0-based position of ``column`` in the table."""
@@ -226,6 +260,9 @@ class Series:
         by default. One segment's rows, or the knee's single row.
     colour : str or None
         ``"#RRGGBB"``; ``None`` lets the writer choose.
+    sheet : str or None
+        Sheet of the table when it is not the chart's own (the Summary's PCA
+        map plots the Segments sheet's customers); ``None`` for the same sheet.
     """
 
     name: str
@@ -236,6 +273,7 @@ class Series:
     marker_only: bool = False
     rows: tuple[int, int] | None = None
     colour: str | None = None
+    sheet: str | None = None
 
     def __post_init__(self) -> None:
         _check_colour(self.colour, f"series {self.name!r}")
@@ -254,6 +292,9 @@ class ChartBlock:
         ``column`` treat x as categories.
     size : (int, int)
         Width and height in pixels.
+    x_range : (int, int) or None
+        For a scatter chart over K: the axis runs over exactly these integers,
+        one tick per integer, instead of the reader's automatic 0-12.
     """
 
     anchor: Cell
@@ -263,6 +304,7 @@ class ChartBlock:
     y_title: str
     series: tuple[Series, ...]
     size: tuple[int, int] = (640, 320)
+    x_range: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         _check_cell(self.anchor, f"chart {self.title!r}")
@@ -272,6 +314,8 @@ class ChartBlock:
             raise ValueError(f"chart {self.title!r}: no series")
         if min(self.size) <= 0:
             raise ValueError(f"chart {self.title!r}: size must be positive")
+        if self.x_range is not None and not self.x_range[0] < self.x_range[1]:
+            raise ValueError(f"chart {self.title!r}: x_range must be (low, high), low < high")
 
     @property
     def height(self) -> int:
@@ -290,7 +334,8 @@ class PictureBlock:
     description : str
         Alternative text for screen readers.
     size : (int, int)
-        Displayed width and height in pixels (the writer scales the image).
+        Displayed width and height in pixels (the writer scales the image);
+        their ratio must be the image's, within a pixel, so it is not stretched.
     """
 
     anchor: Cell
@@ -300,9 +345,17 @@ class PictureBlock:
 
     def __post_init__(self) -> None:
         _check_cell(self.anchor, "picture")
-        png_size(self.png)
+        width, height = png_size(self.png)
         if min(self.size) <= 0:
             raise ValueError("picture: size must be positive")
+        if abs(self.size[1] - self.size[0] * height / width) > 1:
+            raise ValueError(f"picture: size {self.size} would stretch a {width} x {height} image")
+
+    @classmethod
+    def fitted(cls, anchor: Cell, png: bytes, description: str, width: int) -> PictureBlock:
+        """The picture ``width`` pixels wide, its height from the image's own aspect ratio."""
+        w, h = png_size(png)
+        return cls(anchor, png, description, (width, round(width * h / w)))
 
     @property
     def height(self) -> int:
@@ -327,12 +380,16 @@ class SheetSpec:
     freeze : (int, int) or None
         Top-left cell of the scrolling pane: rows above and columns left of
         it stay in view (a header row, the customer column).
+    repeat_rows : (int, int) or None
+        First and last 0-based rows printed at the top of every page (a long
+        table's header).
     """
 
     name: str
     blocks: tuple[Block, ...]
     tab_colour: str | None = None
     freeze: Cell | None = None
+    repeat_rows: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.startswith(SHEET_PREFIX):
@@ -340,23 +397,39 @@ class SheetSpec:
         if len(self.name) > 31 or _SHEET_NAME_FORBIDDEN.search(self.name):
             raise ValueError(f"sheet {self.name!r}: at most 31 characters, none of []:*?/\\")
         _check_colour(self.tab_colour, f"sheet {self.name!r}")
-        tables = {b.name: b for b in self.tables}
-        for chart in (b for b in self.blocks if isinstance(b, ChartBlock)):
-            for s in chart.series:
-                table = tables.get(s.table)
-                if table is None:
-                    raise ValueError(
-                        f"chart {chart.title!r}: series {s.name!r} points at table "
-                        f"{s.table!r}, which is not on sheet {self.name!r}"
-                    )
-                for column in (s.x_column, s.y_column, s.error_column):
-                    if column is not None:
-                        table.column_index(column)
-                table.data_range(s.y_column, s.rows)
+        _check_series(self, {b.name: b for b in self.tables}, other_sheets=False)
 
     @property
     def tables(self) -> tuple[TableBlock, ...]:
         return tuple(b for b in self.blocks if isinstance(b, TableBlock))
+
+    @property
+    def charts(self) -> tuple[ChartBlock, ...]:
+        return tuple(b for b in self.blocks if isinstance(b, ChartBlock))
+
+    def extent(self) -> tuple[int, int]:
+        """Last 0-based (row, column) any block covers: the sheet's print area.
+
+        Charts and pictures are measured in cells at the default row height
+        and at the sheet's column widths (7 pixels a character, 5 of margin).
+        """
+        widths = self.column_widths()
+        last_row = last_col = 0
+        for block in self.blocks:
+            row, col = block.anchor
+            if isinstance(block, TableBlock):
+                last_row = max(last_row, row + block.height - 1)
+                last_col = max(last_col, col + len(block.columns) - 1)
+            elif isinstance(block, TextBlock):
+                last_row = max(last_row, row + block.height - 1)
+            else:
+                last_row = max(last_row, row + block.height)
+                pixels, c = 0, col
+                while pixels < block.size[0]:
+                    pixels += round(widths.get(c, DEFAULT_COLUMN_WIDTH) * 7 + 5)
+                    c += 1
+                last_col = max(last_col, c - 1)
+        return last_row, last_col
 
     def column_widths(self) -> dict[int, float]:
         """Sheet column -> width in characters: the widest any table asks for."""
@@ -383,6 +456,12 @@ class Report:
         tables = [t.name.lower() for s in self.sheets for t in s.tables]
         if len(set(tables)) != len(tables):
             raise ValueError("table names must be unique within the report")
+        for spec in self.sheets:
+            _check_series(spec, self.tables_by_sheet(), other_sheets=True)
+
+    def tables_by_sheet(self) -> dict[tuple[str, str], TableBlock]:
+        """``(sheet name, table name) -> table`` over the whole report."""
+        return {(s.name, t.name): t for s in self.sheets for t in s.tables}
 
     def sheet(self, name: str) -> SheetSpec:
         """The sheet called ``name`` (case-insensitive)."""
@@ -390,6 +469,30 @@ class Report:
             if spec.name.lower() == name.lower():
                 return spec
         raise KeyError(name)
+
+
+def _check_series(spec: SheetSpec, tables: Mapping, *, other_sheets: bool) -> None:
+    """Every series points at columns and rows of a table that exists.
+
+    A sheet checks its own tables; the report checks series on other sheets,
+    which a sheet alone cannot see.
+    """
+    for chart in spec.charts:
+        for s in chart.series:
+            if (s.sheet is not None and s.sheet != spec.name) != other_sheets:
+                continue
+            key = s.table if not other_sheets else (s.sheet, s.table)
+            table = tables.get(key)
+            if table is None:
+                where = s.sheet if other_sheets else spec.name
+                raise ValueError(
+                    f"chart {chart.title!r}: series {s.name!r} points at table "
+                    f"{s.table!r}, which is not on sheet {where!r}"
+                )
+            for column in (s.x_column, s.y_column, s.error_column):
+                if column is not None:
+                    table.column_index(column)
+            table.data_range(s.y_column, s.rows)
 
 
 def png_size(png: bytes) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from xlseg.report.layout import Stack
+from xlseg.report.layout import LIFT_COLOURS, TAKE_UP_COLOURS, Stack
 from xlseg.report.model import ChartBlock, ColourScale, Series, SheetSpec, TableBlock
 from xlseg.report.sheet_names import SHEET_PREFIX
 
@@ -49,7 +49,7 @@ def profiles_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
         "xlseg_Take_up",
         frame,
         number_formats={c: "0%" for c in rate_columns},
-        colour_scale=ColourScale(tuple(rate_columns)),
+        colour_scale=ColourScale(tuple(rate_columns), *TAKE_UP_COLOURS, low_value=0, high_value=1),
     )
 
     stack.text(["Top offers of each segment (lift = take-up in segment / overall)"], "heading")
@@ -72,6 +72,9 @@ def profiles_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "Overall": "0.00",
             "Lift": "0.00",
         },
+        colour_scale=ColourScale(
+            ("Lift",), LIFT_COLOURS[0], LIFT_COLOURS[2], mid=LIFT_COLOURS[1], mid_value=1.0
+        ),
     )
 
     widest = max(t.anchor[1] + len(t.columns) for t in stack.blocks if isinstance(t, TableBlock))

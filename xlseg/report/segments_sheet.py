@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xlseg.report.layout import Stack, segment_colour
-from xlseg.report.model import ChartBlock, Series, SheetSpec
+from xlseg.report.model import ChartBlock, Series, SheetSpec, TableBlock
 from xlseg.report.sheet_names import SHEET_PREFIX
 
 if TYPE_CHECKING:
@@ -63,44 +63,56 @@ def segments_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
         },
     )
 
-    series = []
-    n = len(ordered)
-    key_sorted = np.sort(key, kind="stable")
-    bounds = np.flatnonzero(np.diff(key_sorted)) + 1
-    starts = np.concatenate(([0], bounds)).tolist()
-    stops = np.concatenate((bounds, [n])).tolist() if n else []
-    for start, stop in zip(starts, stops, strict=True):
-        size = stop - start
-        shown = size if n <= PCA_CHART_POINTS else max(1, round(size * PCA_CHART_POINTS / n))
-        is_noise = bool(noise.any()) and key_sorted[start] == np.iinfo(np.int64).max
-        name = str(ordered["Segment name"].iloc[start])
-        number = None if is_noise else int(ordered["Segment"].iloc[start])
-        series.append(
-            Series(
-                name if is_noise else f"{number}: {name}",
-                table.name,
-                "PCA x",
-                "PCA y",
-                marker_only=True,
-                rows=(start, start + shown),
-                colour=NOISE_COLOUR if is_noise else segment_colour(number),
-            )
-        )
-    title = "PCA map of the customers by segment"
-    if n > PCA_CHART_POINTS:
-        title += f" ({PCA_CHART_POINTS:,} of {n:,} customers shown)"
-    chart = ChartBlock(
-        (table.anchor[0], len(table.columns) + 1),
-        "scatter",
-        title,
-        "PCA x",
-        "PCA y",
-        tuple(series),
-        size=(640, 480),
-    )
+    chart = pca_chart(table, (table.anchor[0], len(table.columns) + 1), size=(640, 480))
     return SheetSpec(
         SHEET_PREFIX + "Segments",
         (*stack.blocks, chart),
         tab_colour="#70AD47",
         freeze=(header_row + 1, 1),
+        repeat_rows=(header_row, header_row),
     )
+
+
+def pca_chart(
+    table: TableBlock,
+    anchor: tuple[int, int],
+    *,
+    size: tuple[int, int],
+    sheet: str | None = None,
+) -> ChartBlock:
+    """The PCA scatter of the customers in ``table`` (the Segments sheet's), one series a segment.
+
+    ``sheet`` names the table's sheet when the chart sits elsewhere (the Summary).
+    """
+    ordered_segments = table.column_index("Segment")
+    ordered_names = table.column_index("Segment name")
+    numbers = [row[ordered_segments] for row in table.rows]
+    n = len(numbers)
+    starts = [i for i in range(n) if i == 0 or numbers[i] != numbers[i - 1]]
+    stops = [*starts[1:], n]
+    series = []
+    for start, stop in zip(starts, stops, strict=True):
+        size_of_segment = stop - start
+        shown = (
+            size_of_segment
+            if n <= PCA_CHART_POINTS
+            else max(1, round(size_of_segment * PCA_CHART_POINTS / n))
+        )
+        number = numbers[start]
+        name = str(table.rows[start][ordered_names])
+        series.append(
+            Series(
+                name if number is None else f"{number}: {name}",
+                table.name,
+                "PCA x",
+                "PCA y",
+                marker_only=True,
+                rows=(start, start + shown),
+                colour=NOISE_COLOUR if number is None else segment_colour(int(number)),
+                sheet=sheet,
+            )
+        )
+    title = "PCA map of the customers by segment"
+    if n > PCA_CHART_POINTS:
+        title += f" ({PCA_CHART_POINTS:,} of {n:,} customers shown)"
+    return ChartBlock(anchor, "scatter", title, "PCA x", "PCA y", tuple(series), size=size)

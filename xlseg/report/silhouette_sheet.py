@@ -79,11 +79,11 @@ def silhouette_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "Below zero": "0.0%",
         },
     )
-    picture = PictureBlock(
+    picture = PictureBlock.fitted(
         (stack.row, 0),
         png,
         "Silhouette plot: each customer's silhouette as a horizontal bar, sorted "
         "within each segment, with the mean as a dashed line.",
-        size,
+        size[0],
     )
     return SheetSpec(SHEET_PREFIX + "Silhouette", (*stack.blocks, picture), tab_colour="#7030A0")

@@ -23,6 +23,7 @@ import struct
 from pathlib import Path
 
 import xlsxwriter
+from xlsxwriter.chart import Chart
 from xlsxwriter.format import Format
 from xlsxwriter.utility import quote_sheetname, xl_range_abs
 from xlsxwriter.workbook import Workbook
@@ -76,8 +77,9 @@ def render_xlsx(report: Report, *, path: Path | None = None) -> bytes:
         },
     )
     formats = _Formats(workbook)
+    tables = report.tables_by_sheet()
     for sheet in report.sheets:
-        _render_sheet(workbook, sheet, formats)
+        _render_sheet(workbook, sheet, formats, tables)
     workbook.close()
     data = buffer.getvalue()
     if path is not None:
@@ -86,11 +88,15 @@ def render_xlsx(report: Report, *, path: Path | None = None) -> bytes:
 
 
 class _Formats:
-    """XlsxWriter formats, created once per distinct style."""
+    """XlsxWriter formats, created once per distinct style.
+
+    Numbers are right-aligned with a space's padding, so they never touch
+    the left-aligned text of the next column; their headers align with them.
+    """
 
     def __init__(self, workbook: Workbook) -> None:
         self._workbook = workbook
-        self._numbers: dict[str, Format] = {}
+        self._cells: dict[tuple[str | None, bool, bool], Format | None] = {}
         self.text = {
             "title": workbook.add_format({"bold": True, "font_size": 14}),
             "heading": workbook.add_format({"bold": True}),
@@ -98,22 +104,41 @@ class _Formats:
             "note": workbook.add_format({"italic": True, "font_color": "#595959"}),
         }
         self.header = workbook.add_format({"bold": True, "bottom": 1})
+        self.header_right = workbook.add_format(
+            {"bold": True, "bottom": 1, "align": "right", "indent": 1}
+        )
+        self.table_header_right = workbook.add_format({"bold": True, "align": "right", "indent": 1})
 
     def number(self, code: str | None) -> Format | None:
-        if code is None:
-            return None
-        if code not in self._numbers:
-            self._numbers[code] = self._workbook.add_format({"num_format": code})
-        return self._numbers[code]
+        return self.cell(code, numeric=False, wrap=False)
+
+    def cell(self, code: str | None, *, numeric: bool, wrap: bool) -> Format | None:
+        key = (code, numeric, wrap)
+        if key not in self._cells:
+            properties: dict[str, object] = {}
+            if numeric:
+                # "_ " pads with a space's width: unlike a right indent,
+                # LibreOffice honours it too.
+                properties |= {"num_format": (code or "General") + NUMBER_PADDING, "align": "right"}
+            elif code is not None:
+                properties["num_format"] = code
+            if wrap:
+                properties |= {"text_wrap": True, "valign": "top"}
+            self._cells[key] = self._workbook.add_format(properties) if properties else None
+        return self._cells[key]
 
 
-def _render_sheet(workbook: Workbook, spec: SheetSpec, formats: _Formats) -> None:
+def _render_sheet(
+    workbook: Workbook,
+    spec: SheetSpec,
+    formats: _Formats,
+    tables: dict[tuple[str, str], TableBlock],
+) -> None:
     worksheet = workbook.add_worksheet(spec.name)
     if spec.tab_colour:
         worksheet.set_tab_color(spec.tab_colour)
     for col, width in sorted(spec.column_widths().items()):
         worksheet.set_column(col, col, width)
-    tables = {t.name: t for t in spec.tables}
     for block in spec.blocks:
         if isinstance(block, TextBlock):
             _write_text(worksheet, block, formats)
@@ -127,10 +152,33 @@ def _render_sheet(workbook: Workbook, spec: SheetSpec, formats: _Formats) -> Non
             raise TypeError(f"unknown block {type(block).__name__}")
     if spec.freeze is not None:
         worksheet.freeze_panes(*spec.freeze)
-    # Printed (or exported to PDF), a sheet fits the page width, so charts
-    # placed beside tables are not cut in half.
+    _page_setup(worksheet, spec)
+
+
+def _page_setup(worksheet: Worksheet, spec: SheetSpec) -> None:
+    """Landscape, one page wide, the sheet's own area, its name on top of every page.
+
+    Printed or exported to PDF, charts beside tables are not cut in half and
+    a long table keeps its header on every page.
+    """
     worksheet.set_landscape()
+    worksheet.set_paper(9)  # A4; Excel swaps to Letter where that is the locale's paper
     worksheet.fit_to_pages(1, 0)
+    last_row, last_col = spec.extent()
+    worksheet.print_area(0, 0, last_row, last_col)
+    if spec.repeat_rows is not None:
+        worksheet.repeat_rows(*spec.repeat_rows)
+    worksheet.set_header(PAGE_HEADER)
+    worksheet.set_footer(PAGE_FOOTER)
+
+
+NUMBER_PADDING = "_ "
+"""Appended to the number format of numeric cells: room on the right of every number."""
+
+PAGE_HEADER = "&L&A"
+"""Printed at the top left of every page: the sheet's name."""
+
+PAGE_FOOTER = "&RPage &P of &N"
 
 
 def _write_text(worksheet: Worksheet, block: TextBlock, formats: _Formats) -> None:
@@ -143,7 +191,11 @@ def _write_text(worksheet: Worksheet, block: TextBlock, formats: _Formats) -> No
 def _write_table(worksheet: Worksheet, block: TableBlock, formats: _Formats) -> None:
     row0, col0 = block.anchor
     last_col = col0 + len(block.columns) - 1
-    cell_formats = [formats.number(block.number_formats.get(c)) for c in block.columns]
+    numeric = block.numeric_columns
+    cell_formats = [
+        formats.cell(block.number_formats.get(c), numeric=c in numeric, wrap=c in block.wrapped)
+        for c in block.columns
+    ]
     columns = list(enumerate(cell_formats, start=col0))
     write_number, write_string = worksheet.write_number, worksheet.write_string
     # The two common types are dispatched inline: this loop runs once per cell
@@ -157,6 +209,8 @@ def _write_table(worksheet: Worksheet, block: TableBlock, formats: _Formats) -> 
                 write_string(row, col, value, cell_format)
             else:
                 _write_value(worksheet, row, col, value, cell_format, formats)
+    if block.wrapped:
+        _fit_wrapped_rows(worksheet, block)
     last_row = row0 + block.height - 1
     if block.as_excel_table:
         worksheet.add_table(
@@ -167,14 +221,36 @@ def _write_table(worksheet: Worksheet, block: TableBlock, formats: _Formats) -> 
             {
                 "name": block.name,
                 "style": TABLE_STYLE,
-                "columns": [{"header": c} for c in block.columns],
+                "columns": [
+                    {"header": c, "header_format": formats.table_header_right}
+                    if c in numeric
+                    else {"header": c}
+                    for c in block.columns
+                ],
             },
         )
     else:
         for j, column in enumerate(block.columns):
-            worksheet.write_string(row0, col0 + j, column, formats.header)
+            header = formats.header_right if column in numeric else formats.header
+            worksheet.write_string(row0, col0 + j, column, header)
     if block.colour_scale is not None and block.n_rows:
         _colour_scale(worksheet, block, block.colour_scale)
+
+
+def _fit_wrapped_rows(worksheet: Worksheet, block: TableBlock) -> None:
+    """Make rows tall enough for their wrapped text: only Excel grows them on opening."""
+    widths = block.column_widths or (8.43,) * len(block.columns)
+    wrapped = [(block.column_index(c), widths[block.column_index(c)]) for c in block.wrapped]
+    for offset, values in enumerate(block.rows, start=1):
+        lines = max(
+            math.ceil(len(str(values[j] or "")) / max(1.0, width - 2)) for j, width in wrapped
+        )
+        if lines > 1:
+            worksheet.set_row(block.anchor[0] + offset, ROW_HEIGHT_POINTS * lines)
+
+
+ROW_HEIGHT_POINTS = 15.0
+"""Excel's default row height, one line of 11-point text."""
 
 
 def _write_value(
@@ -221,14 +297,17 @@ def _colour_scale(worksheet: Worksheet, block: TableBlock, scale: ColourScale) -
             runs[-1][1] = col
         else:
             runs.append([col, col])
-    options: dict[str, object] = {
-        "type": "3_color_scale",
-        "min_color": scale.low,
-        "mid_color": scale.mid,
-        "max_color": scale.high,
-    }
-    if scale.mid_value is not None:
-        options |= {"mid_type": "num", "mid_value": scale.mid_value}
+    options: dict[str, object] = {"min_color": scale.low, "max_color": scale.high}
+    if scale.mid is None:
+        options["type"] = "2_color_scale"
+    else:
+        options |= {"type": "3_color_scale", "mid_color": scale.mid}
+        if scale.mid_value is not None:
+            options |= {"mid_type": "num", "mid_value": scale.mid_value}
+    if scale.low_value is not None:
+        options |= {"min_type": "num", "min_value": scale.low_value}
+    if scale.high_value is not None:
+        options |= {"max_type": "num", "max_value": scale.high_value}
     for first_col, last_col in runs:
         worksheet.conditional_format(first_row, first_col, last_row, last_col, options)
 
@@ -238,21 +317,23 @@ def _insert_chart(
     worksheet: Worksheet,
     sheet_name: str,
     block: ChartBlock,
-    tables: dict[str, TableBlock],
+    tables: dict[tuple[str, str], TableBlock],
 ) -> None:
     if block.kind == "scatter":
         chart = workbook.add_chart({"type": "scatter", "subtype": "straight_with_markers"})
     else:
         chart = workbook.add_chart({"type": block.kind})
-    sheet = quote_sheetname(sheet_name)
+    _write_defaults_explicitly(chart)
     for series in block.series:
-        table = tables[series.table]
+        source = series.sheet or sheet_name
+        sheet = quote_sheetname(source)
+        table = tables[source, series.table]
         first, last, x_col = table.data_range(series.x_column, series.rows)
         _, _, y_col = table.data_range(series.y_column, series.rows)
         options: dict[str, object] = {
             "name": _chart_text(series.name),
-            "categories": [sheet_name, first, x_col, last, x_col],
-            "values": [sheet_name, first, y_col, last, y_col],
+            "categories": [source, first, x_col, last, x_col],
+            "values": [source, first, y_col, last, y_col],
         }
         colour = series.colour
         if block.kind == "column":
@@ -266,6 +347,7 @@ def _insert_chart(
                 **({"fill": {"color": colour}, "border": {"color": colour}} if colour else {}),
             }
         else:
+            options["smooth"] = False
             options["line"] = {"width": 1.75, **({"color": colour} if colour else {})}
             options["marker"] = {
                 "type": "circle",
@@ -285,13 +367,23 @@ def _insert_chart(
     chart.set_title({"name": _chart_text(block.title), "name_font": {"size": 12}})
     # Axis labels at the low end keep them out of the points where the axes
     # cross inside the plot (PCA coordinates are centred on 0).
-    chart.set_x_axis({"name": _chart_text(block.x_title), "label_position": "low"})
+    x_axis: dict[str, object] = {
+        "name": _chart_text(block.x_title),
+        "label_position": "low",
+        "minor_tick_mark": "none",
+        "major_tick_mark": "outside",
+    }
+    if block.x_range is not None:
+        low, high = block.x_range
+        x_axis |= {"min": low, "max": high, "major_unit": 1, "num_format": "0"}
+    chart.set_x_axis(x_axis)
     y_axis: dict[str, object] = {
         "name": _chart_text(block.y_title),
         "label_position": "low",
         "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+        "minor_tick_mark": "none",
     }
-    if block.kind == "column" and _lowest_value(block, tables) >= 0:
+    if block.kind == "column" and _lowest_value(block, sheet_name, tables) >= 0:
         # Bars must start at zero, or their lengths mislead; Excel's automatic
         # axis starts near the smallest value when the values are close.
         y_axis["min"] = 0
@@ -304,11 +396,35 @@ def _insert_chart(
     worksheet.insert_chart(*block.anchor, chart)
 
 
-def _lowest_value(block: ChartBlock, tables: dict[str, TableBlock]) -> float:
+def _write_defaults_explicitly(chart: Chart) -> None:
+    """Write ``c:smooth val="0"`` and ``c:dispBlanksAs val="gap"`` instead of omitting them.
+
+    XlsxWriter leaves both out when they hold its defaults, and readers fill
+    them in differently: LibreOffice smooths the lines and draws blanks as 0
+    when the host workbook says it was saved by Excel 2016. Stated, they read
+    the same everywhere. XlsxWriter has no option for this, so the two element
+    writers of this one chart are replaced; `tests/workbook/test_xlsx_render.py`
+    reads the XML back, so a change in XlsxWriter shows there.
+    """
+
+    def write_smooth(smooth: object) -> None:
+        chart._xml_empty_tag("c:smooth", [("val", "1" if smooth else "0")])
+
+    def write_blanks() -> None:
+        chart._xml_empty_tag("c:dispBlanksAs", [("val", chart.show_blanks)])
+
+    chart.show_blanks_as("gap")
+    chart._write_c_smooth = write_smooth
+    chart._write_disp_blanks_as = write_blanks
+
+
+def _lowest_value(
+    block: ChartBlock, sheet_name: str, tables: dict[tuple[str, str], TableBlock]
+) -> float:
     """Smallest finite y value of the chart's series (0 when there is none)."""
     lowest = 0.0
     for series in block.series:
-        table = tables[series.table]
+        table = tables[series.sheet or sheet_name, series.table]
         col = table.column_index(series.y_column)
         start, stop = series.rows or (0, table.n_rows)
         for row in table.rows[start:stop]:
@@ -335,6 +451,9 @@ def _insert_picture(worksheet: Worksheet, block: PictureBlock) -> None:
             "x_scale": block.size[0] / width * x_dpi / _EXCEL_DPI,
             "y_scale": block.size[1] / height * y_dpi / _EXCEL_DPI,
             "description": block.description,
+            # One-cell anchor with the picture's own extent: rows that grow
+            # (wrapped text) in the reader do not stretch it.
+            "object_position": 2,
         },
     )
 
