@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,10 +200,22 @@ class Sheet:
         self._tables = Tables(self)
         self._charts = Charts(self)
         self._pictures = Pictures()
+        self._page_setup = PageSetup()
+        self._com = types.SimpleNamespace(PageSetup=types.SimpleNamespace())
+        self._wrapped: set[tuple[int, int]] = set()
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def page_setup(self) -> PageSetup:
+        return self._page_setup
+
+    @property
+    def api(self) -> Any:
+        """The COM sheet (Windows): only its ``PageSetup`` is used, as plain attributes."""
+        return self._com
 
     @property
     def book(self) -> Book:
@@ -348,6 +361,27 @@ class Range:
         return ConditionalFormats(self)
 
     @property
+    def address(self) -> str:
+        def a1(cell: tuple[int, int]) -> str:
+            row, col = cell
+            letters = ""
+            while col:
+                col, rest = divmod(col - 1, 26)
+                letters = chr(65 + rest) + letters
+            return f"${letters}${row}"
+
+        return f"{a1(self._first)}:{a1(self._last)}"
+
+    @property
+    def wrap_text(self) -> bool:
+        return self._first in self._sheet._wrapped
+
+    @wrap_text.setter
+    def wrap_text(self, value: bool) -> None:
+        for cell in self._each():
+            (self._sheet._wrapped.add if value else self._sheet._wrapped.discard)(cell)
+
+    @property
     def data_validation(self) -> DataValidation:
         return DataValidation(self)
 
@@ -479,6 +513,20 @@ class Table:
     def header_row_range(self) -> Range:
         first, last = self._range._first, self._range._last
         return Range(self._range._sheet, first, (first[0], last[1]))
+
+
+@stands_in_for("PageSetup")
+class PageSetup:
+    def __init__(self) -> None:
+        self._print_area: str | None = None
+
+    @property
+    def print_area(self) -> str | None:
+        return self._print_area
+
+    @print_area.setter
+    def print_area(self, value: str | None) -> None:
+        self._print_area = value
 
 
 @stands_in_for("Charts")

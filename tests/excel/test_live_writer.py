@@ -21,7 +21,8 @@ from xlseg.excel import live_writer
 from xlseg.excel.live_tables import read_book
 from xlseg.excel.live_writer import NOT_DRAWN_NOTE, is_output_sheet, write_report_live
 from xlseg.report.build import build_report
-from xlseg.report.model import ChartBlock, PictureBlock, TableBlock
+from xlseg.report.layout import LIFT_COLOURS, TAKE_UP_COLOURS
+from xlseg.report.model import NUMBER_PADDING, PAGE_HEADER, ChartBlock, PictureBlock, TableBlock
 from xlseg.report.sheet_names import OUTPUT_MARKER
 from xlseg.workbook.reading import read_workbook
 from xlseg.workbook.xlsx_render import render_xlsx
@@ -142,25 +143,38 @@ def test_tables_formats_charts_pictures_and_marker(report):
         assert [t.name for t in sheet.tables] == [b.name for b in blocks if b.as_excel_table]
         for block in blocks:
             for column, code in block.number_formats.items():
+                if column in block.numeric_columns:
+                    code += NUMBER_PADDING
                 first, last, col = block.data_range(column)
                 assert sheet.range((first + 1, col + 1)).number_format == code
                 assert sheet.range((last + 1, col + 1)).number_format == code
+        last_row, last_col = spec.extent()
+        assert (
+            sheet.page_setup.print_area == sheet.range((1, 1), (last_row + 1, last_col + 1)).address
+        )
         charts = [b for b in spec.blocks if isinstance(b, ChartBlock)]
         assert len(sheet.charts) == len(charts)
         for chart, block in zip(sheet.charts, charts, strict=True):
             assert chart.title == block.title
             first = block.series[0]
-            table = next(t for t in blocks if t.name == first.table)
+            source = first.sheet or spec.name  # the Summary plots the Segments sheet
+            table = report.tables_by_sheet()[source, first.table]
             r0, r1, y = table.data_range(first.y_column, first.rows)
             assert chart.series_list[0].y.bounds() == (r0 + 1, y + 1, r1 + 1, y + 1)
+            assert chart.series_list[0].y._sheet.name == source
             assert chart.series_list[0].format["name"] == first.name
         pictures = [b for b in spec.blocks if isinstance(b, PictureBlock)]
         assert [p.data for p in sheet.pictures] == [p.png for p in pictures]
     profiles = book.sheets["xlseg Profiles"]
-    take_up = next(b for b in report.sheet("xlseg Profiles").tables if b.colour_scale)
-    assert len(profiles._colour_scales) == 1
+    scaled = [b for b in report.sheet("xlseg Profiles").tables if b.colour_scale]
+    assert len(profiles._colour_scales) == len(scaled) == 2  # take-up and lift
+    take_up, lift = scaled
     first_col = take_up.anchor[1] + take_up.column_index(take_up.colour_scale.columns[0])
     assert profiles._colour_scales[0][0][1] == first_col + 1
+    # Take-up: sequential, white at 0 % to one hue at 100 %; lift: diverging about 1.
+    assert profiles._colour_scales[0][1:] == (list(TAKE_UP_COLOURS), [0, 1])
+    colours, thresholds = profiles._colour_scales[1][1:]
+    assert colours == list(LIFT_COLOURS) and thresholds[1] == 1.0
 
 
 def test_extra_series_through_com_on_windows(report, monkeypatch):
@@ -178,6 +192,11 @@ def test_extra_series_through_com_on_windows(report, monkeypatch):
         assert drawn.y_api[2:] == ((r0 + 1, y + 1), (r1 + 1, y + 1))
         assert drawn.format["name"] == wanted.name
     assert not any(str(v).startswith(NOT_DRAWN_NOTE) for v in sheet._cells.values())
+    page = sheet.api.PageSetup
+    assert (page.Orientation, page.FitToPagesWide, page.FitToPagesTall) == (2, 1, False)
+    header_row = report.sheet("xlseg Segments").repeat_rows[0] + 1
+    assert page.PrintTitleRows == f"${header_row}:${header_row}"
+    assert page.LeftHeader == PAGE_HEADER
 
 
 def test_rerun_replaces_own_sheets_and_keeps_the_users(report):

@@ -119,7 +119,7 @@ def test_rerun_replaces_output_and_keeps_a_user_sheet(cached, wine_path):
     ribbon.run_all(book)
     assert user._cells == {(1, 1): "my notes"} and not is_output_sheet(user)
     marked = [s.name for s in book.sheets if is_output_sheet(s)]
-    assert len(marked) == 6 and "xlseg Methods (2)" in marked
+    assert len(marked) == 7 and "xlseg Methods (2)" in marked
     assert book.sheet_names()[:4] == [
         "OfferInformation",
         "Transactions",

@@ -27,7 +27,7 @@ from xlseg.report.sheet_names import SHEET_PREFIX
 from xlseg.report.silhouette_plot import silhouette_plot_png
 from xlseg.workbook.xlsx_render import render_xlsx
 
-SHEETS = ("Matrix", "K selection", "Segments", "Profiles", "Methods", "Silhouette")
+SHEETS = ("Summary", "Matrix", "K selection", "Segments", "Profiles", "Methods", "Silhouette")
 K_HEADER = ("K", "SSE", "Silhouette", "Gap", "s_k", "Calinski-Harabasz", "Davies-Bouldin")
 CUSTOMER_HEADER = (
     "Customer",
@@ -182,7 +182,8 @@ def test_methods_and_silhouette_sheets(report: Report, result) -> None:
 def test_rendered_workbook_has_the_charts_and_error_bars(rendered: bytes) -> None:
     with zipfile.ZipFile(io.BytesIO(rendered)) as package:
         charts = [n for n in package.namelist() if n.startswith("xl/charts/chart")]
-        assert len(charts) == 6  # elbow, silhouette, gap, PCA map, sizes, methods
+        # summary's PCA map, elbow, silhouette, gap, PCA map, sizes, methods
+        assert len(charts) == 7
         roots = [ElementTree.fromstring(package.read(n)) for n in charts]
         assert sum(len(r.findall(f".//{{{C}}}errBars")) for r in roots) == 1
         assert len([n for n in package.namelist() if n.startswith("xl/media/")]) == 1

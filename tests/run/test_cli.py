@@ -42,6 +42,7 @@ from xlseg.run.progress import STEP_LABELS
 from xlseg.workbook.sample_book import OFFERS_SHEET, TRANSACTIONS_SHEET, write_sample_workbook
 
 OUTPUT_SHEETS = [
+    "xlseg Summary",
     "xlseg Matrix",
     "xlseg K selection",
     "xlseg Segments",
@@ -49,7 +50,7 @@ OUTPUT_SHEETS = [
     "xlseg Methods",
     "xlseg Silhouette",
 ]
-"""The six sheets every run writes, in order (from the issue)."""
+"""The seven sheets every run writes, in order: the Summary first."""
 
 BOOKKEEPING = {
     "[Content_Types].xml",

@@ -23,6 +23,7 @@ from python_calamine import CalamineWorkbook
 
 from conftest import require_soffice
 from xlseg.report.model import (
+    NUMBER_PADDING,
     ChartBlock,
     ColourScale,
     PictureBlock,
@@ -183,9 +184,11 @@ def test_types_number_formats_and_layout_read_back_by_openpyxl(rendered: Path) -
     sheet = openpyxl.load_workbook(rendered)["xlseg Data"]
     header_row, first_col = TABLE_ANCHOR
     score = sheet.cell(header_row + 2, first_col + 3)
-    assert score.data_type == "n" and score.value == 10.5 and score.number_format == "0.0"
+    assert score.data_type == "n" and score.value == 10.5
+    # Numbers are padded on the right so they never touch the next column's text.
+    assert score.number_format == "0.0" + NUMBER_PADDING
     share = sheet.cell(header_row + 3, first_col + 6)
-    assert share.value == 0.25 and share.number_format == "0.0%"
+    assert share.value == 0.25 and share.number_format == "0.0%" + NUMBER_PADDING
     assert sheet.cell(header_row + 2, first_col + 5).data_type == "b"
     assert sheet.cell(header_row + 4, first_col + 3).value is None  # NaN -> empty
     assert sheet.cell(header_row + 8, first_col + 1).data_type == "s"  # "0123" stays text

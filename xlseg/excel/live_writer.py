@@ -31,8 +31,10 @@ What xlwings has no API for is handled as follows:
   extra series are left out and a note on the sheet says so;
 - error bars (the gap statistic's s_k) are left out, with a note: the s_k
   column sits beside the Gap column in the table;
-- tab colours, printing setup, hiding the marker name and the pictures'
-  alternative text are left out; they are cosmetic.
+- printing setup beyond the print area (landscape, one page wide, title
+  rows, page header) goes through ``sheet.api.PageSetup`` on Windows only;
+- tab colours, hiding the marker name and the pictures' alternative text are
+  left out; they are cosmetic.
 
 Reruns follow the file writer's rule: each sheet written carries the
 sheet-scoped defined name `xlseg.workbook.insert.OUTPUT_MARKER`; before writing,
@@ -53,6 +55,9 @@ from pathlib import Path
 from typing import Any
 
 from xlseg.report.model import (
+    NUMBER_PADDING,
+    PAGE_FOOTER,
+    PAGE_HEADER,
     TABLE_STYLE,
     ChartBlock,
     PictureBlock,
@@ -81,6 +86,7 @@ _TEXT_FONTS: dict[str, dict[str, Any]] = {
     "note": {"italic": True, "color": "#595959"},
 }
 _CHART_TYPES = {"line": "line_markers", "column": "column_clustered"}
+_XL_LANDSCAPE = 2
 # Excel draws COM series only on Windows; see the module docstring.
 _WINDOWS = sys.platform == "win32"
 
@@ -132,16 +138,33 @@ def write_report_live(
             taken = {s.name.casefold() for s in book.sheets}
             sheet = book.sheets.add(unique_sheet_name(spec.name, taken), after=book.sheets[-1])
             sheet.names.add(OUTPUT_MARKER, _MARKER_REFERS_TO)
-            _write_sheet(book, sheet, spec)
             written.append(sheet)
             if last is not None:
                 last.delete()
                 last = None
+        # Every sheet exists before any is filled: the Summary's chart plots
+        # the Segments sheet, written after it.
+        targets = _sheet_targets(book, report, specs, written)
+        for spec, sheet in zip(specs, written, strict=True):
+            _write_sheet(book, sheet, spec, targets, report.tables_by_sheet())
     finally:
         app.screen_updating = updating
     if written:
         written[0].activate()
     return [sheet.name for sheet in written]
+
+
+def _sheet_targets(
+    book: Any, report: Report, specs: Sequence[SheetSpec], written: Sequence[Any]
+) -> dict[str, Any]:
+    """Report sheet name -> the book's sheet holding it: written now, or by an earlier run."""
+    targets = {spec.name: sheet for spec, sheet in zip(specs, written, strict=True)}
+    for spec in report.sheets:
+        if spec.name not in targets:
+            earlier = [s for s in book.sheets if s.name == spec.name and is_output_sheet(s)]
+            if earlier:
+                targets[spec.name] = earlier[0]
+    return targets
 
 
 def is_output_sheet(sheet: Any) -> bool:
@@ -185,10 +208,15 @@ def _cells(sheet: Any, first: tuple[int, int], last: tuple[int, int]) -> Any:
     return sheet.range((first[0] + 1, first[1] + 1), (last[0] + 1, last[1] + 1))
 
 
-def _write_sheet(book: Any, sheet: Any, spec: SheetSpec) -> None:
+def _write_sheet(
+    book: Any,
+    sheet: Any,
+    spec: SheetSpec,
+    targets: dict[str, Any],
+    tables: dict[tuple[str, str], TableBlock],
+) -> None:
     for col, width in sorted(spec.column_widths().items()):
         sheet.range((1, col + 1)).column_width = width
-    tables = {t.name: t for t in spec.tables}
     notes: list[str] = []
     for index, block in enumerate(spec.blocks):
         if isinstance(block, TextBlock):
@@ -196,7 +224,7 @@ def _write_sheet(book: Any, sheet: Any, spec: SheetSpec) -> None:
         elif isinstance(block, TableBlock):
             _write_table(book, sheet, block)
         elif isinstance(block, ChartBlock):
-            notes += _insert_chart(sheet, block, tables)
+            notes += _insert_chart(sheet, spec.name, block, targets, tables)
         elif isinstance(block, PictureBlock):
             _insert_picture(sheet, block, index)
         else:  # pragma: no cover - the model has no other block type
@@ -206,6 +234,33 @@ def _write_sheet(book: Any, sheet: Any, spec: SheetSpec) -> None:
         _write_text(sheet, TextBlock((row, 0), tuple(dict.fromkeys(notes)), "note"))
     if spec.freeze is not None:
         sheet.freeze_panes.freeze_at(_cells(sheet, spec.freeze, spec.freeze))
+    _page_setup(sheet, spec)
+
+
+def _page_setup(sheet: Any, spec: SheetSpec) -> None:
+    """The file writer's print settings: the print area through xlwings, the rest through COM.
+
+    xlwings' ``PageSetup`` offers only the print area; orientation, fitting,
+    title rows and page headers need Excel's ``PageSetup`` object, which only
+    the Windows COM interface gives (`_page_setup_com`).
+    """
+    last_row, last_col = spec.extent()
+    sheet.page_setup.print_area = _cells(sheet, (0, 0), (last_row, last_col)).address
+    if _WINDOWS:
+        _page_setup_com(sheet.api.PageSetup, spec)
+
+
+def _page_setup_com(page: Any, spec: SheetSpec) -> None:
+    """Landscape, one page wide, title rows, the sheet's name on every page (Excel COM)."""
+    page.Orientation = _XL_LANDSCAPE
+    page.Zoom = False
+    page.FitToPagesWide = 1
+    page.FitToPagesTall = False
+    if spec.repeat_rows is not None:
+        first, last = spec.repeat_rows
+        page.PrintTitleRows = f"${first + 1}:${last + 1}"
+    page.LeftHeader = PAGE_HEADER
+    page.RightFooter = PAGE_FOOTER
 
 
 def _bottom(block: TextBlock | TableBlock | ChartBlock | PictureBlock) -> int:
@@ -228,9 +283,16 @@ def _write_table(book: Any, sheet: Any, block: TableBlock) -> None:
         rows.append([None] * len(block.columns))
     whole = write_values(sheet, block.anchor, rows)
     if block.n_rows:
-        for column, code in block.number_formats.items():
+        numeric = block.numeric_columns
+        for column in block.columns:
+            code = block.number_formats.get(column)
+            if column in numeric:
+                code = (code or "General") + NUMBER_PADDING
             first, last, col = block.data_range(column)
-            _cells(sheet, (first, col), (last, col)).number_format = code
+            if code is not None:
+                _cells(sheet, (first, col), (last, col)).number_format = code
+            if column in block.wrapped:
+                _cells(sheet, (first, col), (last, col)).wrap_text = True
     if block.as_excel_table:
         sheet.tables.add(
             source=whole, name=_free_table_name(book, block.name), table_style_name=TABLE_STYLE_NAME
@@ -252,7 +314,7 @@ def _free_table_name(book: Any, name: str) -> str:
 
 
 def _colour_scale(sheet: Any, block: TableBlock) -> None:
-    """One 3-colour scale per run of adjacent columns, as the file writer does."""
+    """One colour scale per run of adjacent columns, as the file writer does."""
     scale = block.colour_scale
     assert scale is not None
     positions = sorted(block.column_index(c) for c in scale.columns)
@@ -262,31 +324,46 @@ def _colour_scale(sheet: Any, block: TableBlock) -> None:
             runs[-1][1] = position
         else:
             runs.append([position, position])
+    colours = [scale.low, scale.high] if scale.mid is None else [scale.low, scale.mid, scale.high]
+    # xlwings takes either no thresholds (lowest, [50th percentile,] highest)
+    # or one number per colour, strictly increasing; the data's own minimum and
+    # maximum stand for Excel's "lowest" and "highest" value.
+    numbers = [
+        v
+        for row in block.rows
+        for v in (row[p] for p in positions)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
     thresholds = None
-    if scale.mid_value is not None:
-        # xlwings takes either no thresholds (min, 50th percentile, max) or three
-        # numbers; the data's own minimum and maximum stand for Excel's "lowest"
-        # and "highest" value.
-        numbers = [
-            v
-            for row in block.rows
-            for v in (row[p] for p in positions)
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        ]
-        if numbers and min(numbers) < scale.mid_value < max(numbers):
-            thresholds = [min(numbers), scale.mid_value, max(numbers)]
+    if numbers:
+        low = min(numbers) if scale.low_value is None else scale.low_value
+        high = max(numbers) if scale.high_value is None else scale.high_value
+        wanted = [low, high] if scale.mid is None else [low, scale.mid_value, high]
+        fixed = scale.low_value, scale.mid_value, scale.high_value
+        increasing = None not in wanted and all(
+            a < b for a, b in zip(wanted, wanted[1:], strict=False)
+        )
+        if increasing and any(v is not None for v in fixed):
+            thresholds = wanted
     first_row, last_row = block.anchor[0] + 1, block.anchor[0] + block.n_rows
     for first, last in runs:
         target = _cells(
             sheet, (first_row, block.anchor[1] + first), (last_row, block.anchor[1] + last)
         )
-        target.conditional_formats.add_color_scale(
-            [scale.low, scale.mid, scale.high], thresholds=thresholds
-        )
+        target.conditional_formats.add_color_scale(colours, thresholds=thresholds)
 
 
-def _insert_chart(sheet: Any, block: ChartBlock, tables: dict[str, TableBlock]) -> list[str]:
+def _insert_chart(
+    sheet: Any,
+    sheet_name: str,
+    block: ChartBlock,
+    targets: dict[str, Any],
+    tables: dict[tuple[str, str], TableBlock],
+) -> list[str]:
     """Draw the chart; return notes on what could not be drawn here."""
+    missing = {s.sheet for s in block.series if s.sheet and s.sheet not in targets}
+    if missing:
+        return [f"{NOT_DRAWN_NOTE}chart '{block.title}': sheet {sorted(missing)[0]} is absent."]
     corner = _cells(sheet, block.anchor, block.anchor)
     chart = sheet.charts.add(
         left=corner.left,
@@ -300,14 +377,14 @@ def _insert_chart(sheet: Any, block: ChartBlock, tables: dict[str, TableBlock]) 
     else:
         chart.chart_type = _CHART_TYPES[block.kind]
     first, *extra = block.series
-    x_range, y_range = _series_ranges(sheet, first, tables)
+    x_range, y_range = _series_ranges(sheet_name, first, targets, tables)
     chart.set_source_data(y_range, plot_by="columns")
     chart.set_x_axis_values(x_range)
     _format_series(chart.series[0], block, first, markers_only)
     notes = []
     for series in extra:
         if _WINDOWS:
-            _new_series_com(chart, *_series_ranges(sheet, series, tables))
+            _new_series_com(chart, *_series_ranges(sheet_name, series, targets, tables))
             _format_series(chart.series[-1], block, series, markers_only)
         else:
             notes.append(f"{NOT_DRAWN_NOTE}series '{series.name}' of chart '{block.title}'.")
@@ -323,8 +400,15 @@ def _insert_chart(sheet: Any, block: ChartBlock, tables: dict[str, TableBlock]) 
     return notes
 
 
-def _series_ranges(sheet: Any, series: Any, tables: dict[str, TableBlock]) -> tuple[Any, Any]:
-    table = tables[series.table]
+def _series_ranges(
+    sheet_name: str,
+    series: Any,
+    targets: dict[str, Any],
+    tables: dict[tuple[str, str], TableBlock],
+) -> tuple[Any, Any]:
+    source = series.sheet or sheet_name
+    sheet = targets[source]
+    table = tables[source, series.table]
     first, last, x_col = table.data_range(series.x_column, series.rows)
     _, _, y_col = table.data_range(series.y_column, series.rows)
     return _cells(sheet, (first, x_col), (last, x_col)), _cells(

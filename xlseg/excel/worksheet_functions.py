@@ -44,6 +44,7 @@ from xlseg.engine.kselect import KSelection, select_k
 from xlseg.engine.matrix import CustomerOfferMatrix, build_matrix
 from xlseg.engine.methods import METHODS, cluster
 from xlseg.engine.profiles import Profiles, profile_segments
+from xlseg.engine.segment_quality import assess_segments, with_quality_names
 from xlseg.engine.segmentation import segment
 from xlseg.engine.tables import (
     SegmentationInput,
@@ -525,7 +526,10 @@ def _segments(
         metric=SEGMENT_DEFAULTS["metric"],
         n_init=SEGMENT_DEFAULTS["n_init"],
     )
-    profiles = profile_segments(matrix.values, chosen.labels, inputs.offers)
+    quality = assess_segments(chosen.labels, chosen.silhouette_samples)
+    profiles = with_quality_names(
+        profile_segments(matrix.values, chosen.labels, inputs.offers), quality
+    )
     return _Segments(matrix, chosen.labels, profiles)
 
 

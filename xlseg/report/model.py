@@ -24,6 +24,17 @@ from xlseg.report.sheet_names import SHEET_PREFIX
 TABLE_STYLE = "Table Style Light 9"
 """Excel table style of every `TableBlock` written as a table, by both writers."""
 
+NUMBER_PADDING = "_ "
+"""Appended to the number format of numeric cells by both writers: a space's
+width of room on the right, so a number never touches the next column's text
+(LibreOffice ignores a right indent; this it honours)."""
+
+PAGE_HEADER = "&L&A"
+"""Printed at the top left of every page: the sheet's name."""
+
+PAGE_FOOTER = "&RPage &P of &N"
+"""Printed at the bottom right of every page."""
+
 TextStyle = Literal["title", "heading", "body", "note"]
 ChartKind = Literal["line", "scatter", "column"]
 Cell = tuple[int, int]

@@ -97,9 +97,12 @@ def segment_table(result: SegmentationResult) -> pd.DataFrame:
         }
         if has_stability:
             row["Stability"] = None if q is None else q.stability
-        row["Quality"] = "" if q is None else q.flag
-        row["Characteristic offers"] = _offers_text(top[top["Segment"] == number])
-        row["Characteristic attributes"] = _attributes_text(lifts[lifts["Segment"] == number])
+        row["Quality"] = None if q is None else q.flag
+        # None, not "", when there is nothing to say: an empty text is not a blank cell.
+        row["Characteristic offers"] = _offers_text(top[top["Segment"] == number]) or None
+        row["Characteristic attributes"] = (
+            _attributes_text(lifts[lifts["Segment"] == number]) or None
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 

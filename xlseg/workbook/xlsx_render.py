@@ -30,6 +30,9 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from xlseg.report.model import (
+    NUMBER_PADDING,
+    PAGE_FOOTER,
+    PAGE_HEADER,
     TABLE_STYLE,
     ChartBlock,
     ColourScale,
@@ -170,15 +173,6 @@ def _page_setup(worksheet: Worksheet, spec: SheetSpec) -> None:
         worksheet.repeat_rows(*spec.repeat_rows)
     worksheet.set_header(PAGE_HEADER)
     worksheet.set_footer(PAGE_FOOTER)
-
-
-NUMBER_PADDING = "_ "
-"""Appended to the number format of numeric cells: room on the right of every number."""
-
-PAGE_HEADER = "&L&A"
-"""Printed at the top left of every page: the sheet's name."""
-
-PAGE_FOOTER = "&RPage &P of &N"
 
 
 def _write_text(worksheet: Worksheet, block: TextBlock, formats: _Formats) -> None:
