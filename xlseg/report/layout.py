@@ -106,8 +106,8 @@ def table_block(
     """A table block of ``frame``'s columns, values turned into plain Python scalars.
 
     Each column is as wide as its header or its longest value as shown with
-    its number format, plus padding; text longer than ``max_width`` wraps.
-    ``widths`` fixes some columns instead.
+    its number format, plus padding; text longer than ``max_width`` (or than
+    the width ``widths`` fixes for a column) wraps.
     """
     columns = [str(c) for c in frame.columns]
     values = [_column_values(frame.iloc[:, i]) for i in range(frame.shape[1])]
@@ -117,14 +117,11 @@ def table_block(
     column_widths = []
     wrapped = []
     for column, col in zip(columns, values, strict=True):
-        if column in fixed:
-            column_widths.append(fixed[column])
-            continue
         width = text_width([column, *(shown(v, formats.get(column)) for v in col)])
-        if width > max_width:
+        limit = fixed.get(column, max_width)
+        if width > limit:
             wrapped.append(column)
-            width = max_width
-        column_widths.append(width)
+        column_widths.append(fixed.get(column, min(width, max_width)))
     return TableBlock(
         anchor=anchor,
         name=name,

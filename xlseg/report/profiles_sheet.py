@@ -29,9 +29,9 @@ def profiles_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
         "xlseg_Segment_summary",
         profiles.summary,
         number_formats={"Segment": "0", "Customers": "0", "Share": "0.0%"},
-        # The description, the table's last column, spills into the empty cells
-        # to its right; a wide column would widen the take-up table below too.
-        widths={"Description": 14.0},
+        # The description wraps in a column of moderate width: a wide column
+        # would widen the take-up table below too.
+        widths={"Description": 40.0},
     )
 
     stack.text(

@@ -376,6 +376,7 @@ def _insert_chart(
         "label_position": "low",
         "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
         "minor_tick_mark": "none",
+        "major_tick_mark": "outside",
     }
     if block.kind == "column" and _lowest_value(block, sheet_name, tables) >= 0:
         # Bars must start at zero, or their lengths mislead; Excel's automatic
