@@ -184,7 +184,7 @@ def test_extra_series_through_com_on_windows(report, monkeypatch):
     write_report_live(book, report, sheets=["xlseg Segments"])
     sheet = book.sheets["xlseg Segments"]
     block = next(b for b in report.sheet("xlseg Segments").blocks if isinstance(b, ChartBlock))
-    table = report.sheet("xlseg Segments").tables[0]
+    table = next(t for t in report.sheet("xlseg Segments").tables if t.name == "xlseg_Customers")
     series = sheet.charts._items[0].series_list
     assert len(series) == len(block.series) > 1
     for drawn, wanted in zip(series[1:], block.series[1:], strict=True):

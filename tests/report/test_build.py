@@ -95,7 +95,7 @@ def test_customers_table_holds_every_customer_once(report, result, wine_tables) 
 
 def test_pca_series_cover_each_segment_exactly(report: Report) -> None:
     sheet = report.sheet(SHEET_PREFIX + "Segments")
-    customers = sheet.tables[0]
+    customers = next(t for t in sheet.tables if t.name == "xlseg_Customers")
     segments = column(customers, "Segment")
     (chart,) = (b for b in sheet.blocks if isinstance(b, ChartBlock))
     assert chart.kind == "scatter"
@@ -217,7 +217,7 @@ def test_noise_customers_come_last_as_their_own_series(result) -> None:
     sheet = build_report(dataclasses.replace(result, customers=customers)).sheet(
         SHEET_PREFIX + "Segments"
     )
-    table_block = sheet.tables[0]
+    table_block = next(t for t in sheet.tables if t.name == "xlseg_Customers")
     (chart,) = (b for b in sheet.blocks if isinstance(b, ChartBlock))
     last = chart.series[-1]
     assert last.name == "Noise" and last.rows == (97, 100)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from xlseg.report.layout import LIFT_COLOURS, TAKE_UP_COLOURS, Stack
 from xlseg.report.model import ChartBlock, ColourScale, Series, SheetSpec, TableBlock
+from xlseg.report.segment_quality_table import QUALITY_FORMATS, QUALITY_NOTE, quality_table
 from xlseg.report.sheet_names import SHEET_PREFIX
 
 if TYPE_CHECKING:
@@ -27,13 +28,14 @@ def profiles_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
     stack.text(["Segments"], "heading")
     summary = stack.table(
         "xlseg_Segment_summary",
-        profiles.summary,
-        number_formats={"Segment": "0", "Customers": "0", "Share": "0.0%"},
+        _with_quality(profiles.summary, quality_table(result)),
+        number_formats={**QUALITY_FORMATS, "Share": "0.0%"},
         # The description wraps in a column of moderate width: a wide column
         # would widen the take-up table below too.
         widths={"Description": 40.0},
     )
 
+    stack.text([QUALITY_NOTE], "note")
     stack.text(
         ["Offer take-up by segment (share of the segment's customers who took it)"], "heading"
     )
@@ -96,3 +98,14 @@ def _unique_header(header: str, existing: Sequence[str]) -> str:
     while candidate.lower() in taken:
         candidate, n = f"{header} ({n})", n + 1
     return candidate
+
+
+def _with_quality(summary: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
+    """The segment summary with each segment's quality columns before its description.
+
+    The noise group (no segment number) keeps its row, without quality figures.
+    """
+    figures = quality.drop(columns=["Name", "Customers", "Share"])
+    merged = summary.merge(figures, on="Segment", how="left", sort=False)
+    order = [c for c in merged.columns if c != "Description"] + ["Description"]
+    return merged[order]

@@ -12,6 +12,7 @@ import numpy as np
 
 from xlseg.report.layout import Stack, segment_colour
 from xlseg.report.model import ChartBlock, Series, SheetSpec, TableBlock
+from xlseg.report.segment_quality_table import QUALITY_FORMATS, QUALITY_NOTE, quality_table
 from xlseg.report.sheet_names import SHEET_PREFIX
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ def segments_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "of the variance); the map shows who is near whom, not the clustering itself.",
         ],
     )
+    stack.text(["Segments"], "heading")
+    stack.table("xlseg_Segment_quality", quality_table(result), number_formats=QUALITY_FORMATS)
+    stack.text([QUALITY_NOTE], "note")
+    stack.text(["Customers"], "heading")
     header_row = stack.row
     table = stack.table(
         "xlseg_Customers",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from xlseg.report.layout import Stack
 from xlseg.report.model import SheetSpec, TableBlock
+from xlseg.report.segment_quality_table import QUALITY_FORMATS, QUALITY_NOTE, quality_table
 from xlseg.report.segments_sheet import pca_chart
 from xlseg.report.sheet_names import SHEET_PREFIX
 
@@ -24,12 +25,6 @@ if TYPE_CHECKING:
 SUMMARY_SHEET = SHEET_PREFIX + "Summary"
 CHARACTERISTIC_COUNT = 3
 """Offers and attributes shown per segment: enough to name it, few enough to read."""
-
-_QUALITY_MEANING = {
-    "well separated": "well separated",
-    "loose": "loose: many customers sit near another segment",
-    "not reliable": "not reliable: do not act on it alone",
-}
 
 
 def summary_lines(result: SegmentationResult) -> list[str]:
@@ -76,35 +71,18 @@ def summary_lines(result: SegmentationResult) -> list[str]:
 
 
 def segment_table(result: SegmentationResult) -> pd.DataFrame:
-    """One row per segment: size, quality figures, flag and what characterises it."""
-    quality = {q.segment: q for q in result.segment_quality}
-    has_stability = any(q.stability is not None for q in quality.values())
+    """`quality_table` with each segment's most characteristic offers and attributes."""
+    table = quality_table(result)
     top = result.profiles.top_offers
     lifts = result.profiles.lifts
-    rows = []
-    for profile in result.profiles.segments:
-        if profile.segment < 0:
-            continue
-        number = profile.segment + 1
-        q = quality.get(profile.segment)
-        row = {
-            "Segment": number,
-            "Name": profile.name,
-            "Customers": profile.size,
-            "Share": profile.share,
-            "Mean silhouette": None if q is None else q.mean_silhouette,
-            "Below zero": None if q is None else q.negative_share,
-        }
-        if has_stability:
-            row["Stability"] = None if q is None else q.stability
-        row["Quality"] = None if q is None else q.flag
-        # None, not "", when there is nothing to say: an empty text is not a blank cell.
-        row["Characteristic offers"] = _offers_text(top[top["Segment"] == number]) or None
-        row["Characteristic attributes"] = (
-            _attributes_text(lifts[lifts["Segment"] == number]) or None
-        )
-        rows.append(row)
-    return pd.DataFrame(rows)
+    # None, not "", when there is nothing to say: an empty text is not a blank cell.
+    table["Characteristic offers"] = [
+        _offers_text(top[top["Segment"] == number]) or None for number in table["Segment"]
+    ]
+    table["Characteristic attributes"] = [
+        _attributes_text(lifts[lifts["Segment"] == number]) or None for number in table["Segment"]
+    ]
+    return table
 
 
 def _offers_text(top: pd.DataFrame) -> str:
@@ -148,26 +126,10 @@ def summary_sheet(
     stack.table(
         "xlseg_Summary",
         segment_table(result),
-        number_formats={
-            "Segment": "0",
-            "Customers": "#,##0",
-            "Share": "0%",
-            "Mean silhouette": "0.00",
-            "Below zero": "0%",
-            "Stability": "0.00",
-        },
+        number_formats=QUALITY_FORMATS,
         max_width=45.0,
     )
-    stack.text(
-        [
-            "Quality: "
-            + "; ".join(f"{flag} = {meaning}" for flag, meaning in _QUALITY_MEANING.items())
-            + ". Mean silhouette: how much closer a segment's customers are to each other "
-            "than to the next segment (1 best, below 0 closer to another segment); below "
-            "zero: share of its customers closer to another segment."
-        ],
-        "note",
-    )
+    stack.text([QUALITY_NOTE], "note")
     chart = pca_chart(customers, (stack.row, 0), size=(720, 360), sheet=customers_sheet)
     return SheetSpec(
         SUMMARY_SHEET,
