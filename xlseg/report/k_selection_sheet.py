@@ -58,6 +58,18 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
         ],
         "heading",
     )
+    negative = [
+        int(k) for k, g in zip(selection.table["K"], selection.table["Gap"], strict=True) if g < 0
+    ]
+    if negative:
+        listed = ", ".join(map(str, negative))
+        stack.text(
+            [
+                f"The gap is negative at K = {listed}: below the reference, so the data's "
+                "segments there are less compact than those of random data of the same shape "
+                "(less structure than chance)."
+            ]
+        )
     picks = pd.DataFrame({"Rule": list(gap.picks), "K": [plain(k) for k in gap.picks.values()]})
     stack.table("xlseg_Gap_picks", picks, number_formats={"K": "0"})
 

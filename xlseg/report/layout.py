@@ -6,6 +6,7 @@ so that the same segment, and the same advice, look the same on every sheet.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -72,8 +73,14 @@ class Stack:
         return stack
 
     def text(self, lines: Sequence[str], style: TextStyle = "body") -> None:
-        if lines:
-            self._add(TextBlock((self.row, self.col), tuple(lines), style), gap=style != "title")
+        """Add lines of text; a line longer than `TEXT_LINE_WIDTH` is wrapped at spaces.
+
+        Text overflows into the empty cells to its right, but not past the print
+        area: wrapped, a long sentence prints whole on a landscape page.
+        """
+        wrapped = [part for line in lines for part in _wrap(line)]
+        if wrapped:
+            self._add(TextBlock((self.row, self.col), tuple(wrapped), style), gap=style != "title")
 
     def table(self, name: str, frame: pd.DataFrame, **options: object) -> TableBlock:
         block = table_block((self.row, self.col), name, frame, **options)
@@ -86,6 +93,14 @@ class Stack:
     def _add(self, block: Block, gap: bool = True) -> None:
         self.blocks.append(block)
         self.row += block.height + (1 if gap else 0)
+
+
+TEXT_LINE_WIDTH = 140
+"""Characters of a text line on a sheet: what a landscape page shows of a long sentence."""
+
+
+def _wrap(line: str) -> list[str]:
+    return textwrap.wrap(line, TEXT_LINE_WIDTH, break_long_words=False) or [line]
 
 
 def segment_colour(number: int) -> str:
