@@ -235,3 +235,27 @@ def test_take_up_is_sequential_and_lift_diverging(report) -> None:
     assert take_up.mid is None and take_up.low == "#FFFFFF"
     assert (take_up.low_value, take_up.high_value) == (0, 1)
     assert lift.mid is not None and lift.mid_value == 1.0
+
+
+def test_a_negative_gap_is_explained(report, result) -> None:
+    table = result.k_selection.table
+    negative = [k for k, g in zip(table["K"], table["Gap"], strict=True) if g < 0]
+    lines = [
+        line
+        for block in report.sheet("xlseg K selection").blocks
+        if hasattr(block, "lines")
+        for line in block.lines
+    ]
+    explained = [line for line in lines if "The gap is negative" in line]
+    assert bool(explained) == bool(negative)
+    if negative:
+        assert f"K = {negative[0]}" in explained[0] and "less structure than chance" in " ".join(
+            lines
+        )
+
+
+def test_long_notes_wrap_within_the_page(report) -> None:
+    for sheet in report.sheets:
+        for block in sheet.blocks:
+            for line in getattr(block, "lines", ()):
+                assert len(line) <= 140 or " " not in line, (sheet.name, line[:60])
