@@ -17,7 +17,7 @@ from xlseg.errors import XlsegError
 
 SETTINGS_SHEET = "xlseg settings"
 
-METHOD_CHOICES = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan")
+METHOD_CHOICES = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan", "hdbscan")
 METRIC_CHOICES = ("euclidean", "jaccard", "cosine")
 GAP_REFERENCE_CHOICES = ("uniform", "pca", "permute")
 

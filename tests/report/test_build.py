@@ -169,7 +169,7 @@ def test_take_up_of_all_customers_is_the_offer_frequency(report: Report, wine_ta
 
 def test_methods_and_silhouette_sheets(report: Report, result) -> None:
     methods = table(report, "Methods", "xlseg_Methods")
-    assert methods.n_rows == 5
+    assert methods.n_rows == 6  # one row per method
     assert column(methods, "Method") == result.comparison["Method"].tolist()
     sheet = report.sheet(SHEET_PREFIX + "Silhouette")
     (picture,) = (b for b in sheet.blocks if isinstance(b, PictureBlock))

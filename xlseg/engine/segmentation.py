@@ -33,7 +33,7 @@ CUSTOMER_COLUMNS = (
     "PCA y",
 )
 
-SELF_SIZING_METHODS = ("affinity", "dbscan")
+SELF_SIZING_METHODS = ("affinity", "dbscan", "hdbscan")
 """Methods that find their own number of clusters and take no K."""
 
 Progress = Callable[[str, int, int], None]
@@ -64,8 +64,8 @@ class SegmentationResult:
         What each segment takes: sizes, take-up, top offers, attribute lifts,
         generated names and descriptions.
     comparison : DataFrame
-        The five methods side by side (clusters, sizes, silhouette, adjusted
-        Rand index against k-means).
+        The six methods side by side (clusters, sizes, silhouette, adjusted
+        Rand index against k-means, diagnostics), usable results first.
     pca : PcaMap
         Two-dimensional map of the customers and explained variance.
     notes : tuple of str
@@ -119,11 +119,11 @@ def segment(
         One row per customer and offer taken.
     k : int or "auto"
         Number of segments; ``"auto"`` uses the recommended K. Affinity
-        propagation and DBSCAN find their own number and ignore it.
+        propagation, DBSCAN and HDBSCAN find their own number and ignore it.
     k_min, k_max : int
         Range of K considered by the recommendation (``k_max`` is capped at
         the number of customers minus one).
-    method : {"kmeans", "affinity", "spectral", "agglomerative", "dbscan"}
+    method : {"kmeans", "affinity", "spectral", "agglomerative", "dbscan", "hdbscan"}
         Clustering method for the segments.
     metric : {"euclidean", "jaccard", "cosine"}
         Distance for silhouettes, and for agglomerative and DBSCAN.
