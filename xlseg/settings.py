@@ -32,6 +32,16 @@ def _whole(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _bounded(low: int, high: int, forbidden: tuple[int, ...] = ()) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        number = _whole(low)(text)
+        if number > high or number in forbidden:
+            raise ValueError(text)
+        return number
+
+    return parse
+
+
 def _k(text: str) -> int | str:
     return "auto" if text.strip().lower() == "auto" else _whole(2)(text)
 
@@ -104,6 +114,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _choice_setting(
         "gap_reference", "uniform", "Null distribution of the gap statistic.", GAP_REFERENCE_CHOICES
+    ),
+    Setting(
+        "bootstrap_resamples",
+        50,
+        "Bootstrap resamples for the stability of segments and of K (0 = off).",
+        _bounded(0, 200, forbidden=(1,)),
+        "0 (off) or a whole number from 2 to 200",
     ),
     Setting(
         "offers_sheet",
