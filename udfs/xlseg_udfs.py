@@ -58,7 +58,9 @@ _OFFERS_DOC = (
     "attributes (varietal, origin...)."
 )
 _K_DOC = 'Number of segments (2 or more); blank or "auto" uses the recommended K.'
-_METHOD_DOC = "Clustering method: kmeans (default), affinity, spectral, agglomerative or dbscan."
+_METHOD_DOC = (
+    "Clustering method: kmeans (default), affinity, spectral, agglomerative, dbscan or hdbscan."
+)
 
 
 @xw.func(category="xlseg", async_mode="threading", call_in_wizard=False)

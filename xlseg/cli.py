@@ -145,6 +145,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
         "seed": args.seed,
         "gap_refs": args.gap_refs,
         "gap_reference": args.gap_reference,
+        "bootstrap_resamples": args.bootstrap_resamples,
         "offers_sheet": getattr(args, "offers_sheet", None),
         "transactions_sheet": getattr(args, "transactions_sheet", None),
     }
@@ -261,6 +262,12 @@ def _add_engine_options(parser: argparse.ArgumentParser, *, sheets: bool = True)
     group.add_argument("--seed", type=int, help="random seed (default 0)")
     group.add_argument("--gap-refs", type=int, metavar="B", help="gap reference sets (default 100)")
     group.add_argument("--gap-reference", choices=GAP_REFERENCE_CHOICES, help="gap null")
+    group.add_argument(
+        "--bootstrap-resamples",
+        type=int,
+        metavar="B",
+        help="bootstrap resamples for segment stability, 0 = off (default 50, at most 200)",
+    )
     if sheets:
         group.add_argument("--offers-sheet", metavar="S", help="sheet or table with the offers")
         group.add_argument(

@@ -70,7 +70,7 @@ def profile_segments(book: Any = None) -> None:
 
 
 def compare_methods(book: Any = None) -> None:
-    """Ribbon "Compare methods": the five clustering methods side by side."""
+    """Ribbon "Compare methods": the six clustering methods side by side."""
     _analyse(book, ("Methods",))
 
 

@@ -17,7 +17,7 @@ from xlseg.errors import XlsegError
 
 SETTINGS_SHEET = "xlseg settings"
 
-METHOD_CHOICES = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan")
+METHOD_CHOICES = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan", "hdbscan")
 METRIC_CHOICES = ("euclidean", "jaccard", "cosine")
 GAP_REFERENCE_CHOICES = ("uniform", "pca", "permute")
 
@@ -28,6 +28,16 @@ def _whole(minimum: int) -> Callable[[str], int]:
         if number != int(number) or number < minimum:
             raise ValueError(text)
         return int(number)
+
+    return parse
+
+
+def _bounded(low: int, high: int, forbidden: tuple[int, ...] = ()) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        number = _whole(low)(text)
+        if number > high or number in forbidden:
+            raise ValueError(text)
+        return number
 
     return parse
 
@@ -104,6 +114,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     _choice_setting(
         "gap_reference", "uniform", "Null distribution of the gap statistic.", GAP_REFERENCE_CHOICES
+    ),
+    Setting(
+        "bootstrap_resamples",
+        50,
+        "Bootstrap resamples for the stability of segments and of K (0 = off).",
+        _bounded(0, 200, forbidden=(1,)),
+        "0 (off) or a whole number from 2 to 200",
     ),
     Setting(
         "offers_sheet",

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from kneed import KneeLocator
+from planted import REPLICATES, SUITE, make_planted
 from sklearn.cluster import (
     DBSCAN,
     AffinityPropagation,
@@ -14,24 +14,21 @@ from sklearn.cluster import (
     KMeans,
     SpectralClustering,
 )
-from sklearn.metrics import adjusted_rand_score, silhouette_samples, silhouette_score
+from sklearn.metrics import (
+    adjusted_rand_score,
+    pairwise_distances,
+    silhouette_samples,
+    silhouette_score,
+)
 from sklearn.neighbors import NearestNeighbors
 
 from xlseg.engine import methods
-from xlseg.engine.methods import METHODS, cluster, compare_methods
+from xlseg.engine.methods import COMPARISON_COLUMNS, METHODS, cluster, compare_methods
 from xlseg.errors import XlsegError
 
 # Mean Euclidean silhouette of k-means (n_init=10, random_state=0), K = 2..4,
 # from the shared data README.
 PUBLISHED_SILHOUETTE = {2: 0.0917, 3: 0.1208, 4: 0.1320}
-COMPARISON_COLUMNS = [
-    "Method",
-    "Clusters",
-    "Sizes",
-    "Noise",
-    "Silhouette",
-    "Adjusted Rand vs k-means",
-]
 
 
 @pytest.fixture(scope="module")
@@ -136,18 +133,47 @@ def test_ward_matches_sklearn(wine_matrix):
     assert adjusted_rand_score(reference.labels_, result.labels) == pytest.approx(1.0)
 
 
-def test_affinity_and_spectral_match_sklearn(wine_matrix):
-    affinity = cluster(wine_matrix, "affinity", seed=0)
-    reference = AffinityPropagation(random_state=0).fit(wine_matrix.toarray())
+def test_affinity_with_given_preference_matches_sklearn(wine_matrix):
+    dense = wine_matrix.toarray()
+    similarity = -((dense[:, None, :] - dense[None, :, :]) ** 2).sum(axis=2)
+    median = float(np.median(similarity))
+    affinity = cluster(wine_matrix, "affinity", seed=0, preference=median)
+    reference = AffinityPropagation(random_state=0).fit(dense)  # its default is the median
+    assert affinity.params["damping"] == 0.5
     assert affinity.n_clusters == len(reference.cluster_centers_indices_)
     assert adjusted_rand_score(reference.labels_, affinity.labels) == pytest.approx(1.0)
     assert affinity.params["converged"] is (reference.n_iter_ < 200)
 
+
+@pytest.mark.parametrize("k_range", [(2, 10), (3, 5), (6, 8)])
+def test_affinity_default_preference_lands_in_k_range(wine_matrix, k_range):
+    # scikit-learn's median preference gives 14 clusters on WineKMC.
+    result = cluster(wine_matrix, "affinity", seed=0, k_range=k_range)
+    assert k_range[0] <= result.n_clusters <= k_range[1]
+    assert not result.diagnostics.degenerate
+    reference = AffinityPropagation(
+        damping=result.params["damping"], preference=result.params["preference"], random_state=0
+    ).fit(wine_matrix.toarray())
+    assert adjusted_rand_score(reference.labels_, result.labels) == pytest.approx(1.0)
+
+
+def test_affinity_says_why_no_preference_fits():
+    # Twelve customers: no preference can give 20 to 30 clusters.
+    X = (np.random.default_rng(0).random((12, 8)) < 0.4).astype(float)
+    X[X.sum(axis=1) == 0, 0] = 1.0
+    result = cluster(X, "affinity", k_range=(20, 30))
+    assert result.diagnostics.degenerate
+    assert "never 20 to 30" in result.diagnostics.reason
+    assert f"found {result.n_clusters} clusters" in result.diagnostics.reason
+
+
+def test_spectral_equals_sklearn_on_the_dense_matrix(wine_matrix):
     spectral = cluster(wine_matrix, "spectral", n_clusters=4, seed=0, n_neighbors=10)
     reference = SpectralClustering(
         n_clusters=4, affinity="nearest_neighbors", n_neighbors=10, random_state=0
-    ).fit(wine_matrix)
-    assert adjusted_rand_score(reference.labels_, spectral.labels) == pytest.approx(1.0)
+    ).fit(wine_matrix.toarray())
+    assert spectral.params["input"] == "dense"
+    assert adjusted_rand_score(reference.labels_, spectral.labels) == 1.0
 
 
 def test_dbscan_noise_matches_sklearn(wine_matrix):
@@ -170,40 +196,120 @@ def test_dbscan_noise_matches_sklearn(wine_matrix):
     assert result.sizes.sum() + result.n_noise == wine_matrix.shape[0]
 
 
-@pytest.mark.parametrize("min_samples", [3, 5])
-def test_dbscan_default_eps_is_knee_of_k_distance(wine_matrix, min_samples):
-    # The documented rule, computed independently with scikit-learn and kneed.
-    distances, _ = (
-        NearestNeighbors(n_neighbors=min_samples).fit(wine_matrix).kneighbors(wine_matrix)
-    )
-    k_distance = np.sort(distances[:, -1])
-    knee = KneeLocator(
-        np.arange(k_distance.size), k_distance, curve="convex", direction="increasing"
-    ).knee_y
-    result = cluster(wine_matrix, "dbscan", min_samples=min_samples)
-    assert result.params["eps"] == pytest.approx(knee, rel=1e-8)
-    reference = DBSCAN(eps=result.params["eps"], min_samples=min_samples).fit(wine_matrix)
-    assert adjusted_rand_score(reference.labels_, result.labels) == pytest.approx(1.0)
+@pytest.mark.parametrize("metric", ["euclidean", "jaccard", "cosine"])
+@pytest.mark.parametrize("data", ["WineKMC", "planted"])
+def test_dbscan_default_eps_is_the_best_qualifying_quantile(wine_matrix, metric, data):
+    # The documented rule, recomputed with scikit-learn alone.
+    if data == "planted":
+        wine_matrix = sp.csr_matrix(make_planted(SUITE[0], REPLICATES[0]).X)
+    n = wine_matrix.shape[0]
+    features = _features(wine_matrix, metric)
+    distances, _ = NearestNeighbors(n_neighbors=5, metric=metric).fit(features).kneighbors()
+    # kneighbors() without X leaves each customer out; DBSCAN counts it: 4 others + itself.
+    k_distance = distances[:, 3]
+    result = cluster(wine_matrix, "dbscan", metric=metric, min_samples=5)
+    candidates = np.unique(np.quantile(k_distance, np.linspace(0, 1, 21)))
+    scored = []
+    for eps in candidates[candidates > 0] * (1 + 1e-9):
+        labels = DBSCAN(eps=eps, min_samples=5, metric=metric).fit(features).labels_
+        found, noise = labels.max() + 1, np.mean(labels < 0)
+        if found < 2 or noise > 0.5:
+            continue
+        per_customer = np.zeros(labels.size)
+        kept = labels >= 0
+        per_customer[kept] = silhouette_samples(features[kept], labels[kept], metric=metric)
+        sizes = np.bincount(labels[kept])
+        usable = sizes.max() <= 0.8 * labels.size and sizes.min() > 2 and found <= n / 3
+        scored.append(((usable, per_customer.mean(), -eps), eps, labels))
+    if not scored:
+        assert result.diagnostics.degenerate
+        assert "no density-separated groups at any eps" in result.diagnostics.reason
+        return
+    _, eps, labels = max(scored, key=lambda item: item[0])
+    assert result.params["eps"] == pytest.approx(eps, rel=1e-12)
+    assert adjusted_rand_score(labels, result.labels) == pytest.approx(1.0)
+    np.testing.assert_array_equal(result.labels == -1, labels == -1)
+    assert result.n_clusters >= 2 and result.n_noise <= n / 2
+
+
+def test_dbscan_says_when_no_eps_separates_groups():
+    # Every customer takes a different single offer: all pairwise distances are
+    # equal, so any eps gives either one cluster or only noise.
+    result = cluster(np.eye(30), "dbscan", min_samples=5)
+    assert result.diagnostics.degenerate
+    assert "no density-separated groups at any eps" in result.diagnostics.reason
+    assert "no eps separates groups" in result.params["eps_rule"]
+
+
+def test_hdbscan_matches_sklearn(wine_matrix):
+    from sklearn.cluster import HDBSCAN
+
+    # On scikit-learn's distance matrix; from features it breaks ties otherwise.
+    distances = pairwise_distances(wine_matrix.toarray().astype(bool), metric="jaccard")
+    result = cluster(wine_matrix, "hdbscan", metric="jaccard")
+    reference = HDBSCAN(metric="precomputed", copy=True).fit(distances)
     np.testing.assert_array_equal(result.labels == -1, reference.labels_ == -1)
+    assert adjusted_rand_score(reference.labels_, result.labels) == pytest.approx(1.0)
+    assert result.n_noise == int(np.sum(reference.labels_ == -1))
+
+
+def test_agglomerative_default_linkage_follows_the_metric(wine_matrix):
+    assert cluster(wine_matrix, "agglomerative", n_clusters=4).params["linkage"] == "ward"
+    for metric in ("jaccard", "cosine"):
+        result = cluster(wine_matrix, "agglomerative", n_clusters=4, metric=metric)
+        assert result.params["linkage"] == "average"
+
+
+CLEAR = [spec for spec in SUITE if spec.clear and spec.n_customers <= 1000]
+
+
+@pytest.mark.parametrize("spec", CLEAR, ids=lambda spec: spec.name)
+def test_agglomerative_jaccard_average_recovers_planted_segments(spec):
+    planted = make_planted(spec, REPLICATES[0])
+    result = cluster(planted.X, "agglomerative", n_clusters=spec.k, metric="jaccard")
+    assert result.params["linkage"] == "average"
+    assert adjusted_rand_score(planted.labels, result.labels) >= 0.8
+
+
+@pytest.mark.parametrize("method", ["dbscan", "affinity"])
+@pytest.mark.parametrize("spec", CLEAR, ids=lambda spec: spec.name)
+def test_self_sizing_methods_are_not_degenerate_on_clear_planted_sets(spec, method):
+    planted = make_planted(spec, REPLICATES[0])
+    result = cluster(planted.X, method)
+    assert not result.diagnostics.degenerate, result.diagnostics.reason
+    assert result.n_clusters >= 2
+    assert adjusted_rand_score(planted.labels, result.labels) > 0.1
 
 
 def test_comparison_table(wine_matrix):
     table, results = compare_methods(wine_matrix, 4, seed=0)
-    assert list(table.columns) == COMPARISON_COLUMNS
-    assert list(table["Method"]) == list(METHODS)
+    assert list(table.columns) == list(COMPARISON_COLUMNS)
+    assert sorted(table["Method"]) == sorted(METHODS)
     assert set(results) == set(METHODS)
+    # Usable results first, each group by silhouette.
+    flags = table["Degenerate"].tolist()
+    assert flags == sorted(flags)
+    for flag in (False, True):
+        silhouettes = table.loc[table["Degenerate"] == flag, "Silhouette"].dropna()
+        assert list(silhouettes) == sorted(silhouettes, reverse=True)
     for row in table.itertuples(index=False):
         result = results[row.Method]
         assert row.Clusters == result.n_clusters
-        assert row.Sizes == ", ".join(
-            str(s) for s in np.bincount(result.labels[result.labels >= 0])
-        )
+        sizes_text = ", ".join(str(s) for s in np.bincount(result.labels[result.labels >= 0]))
+        assert row.Sizes == (sizes_text or None)
         assert row.Noise == int(np.sum(result.labels == -1))
         expected_ari = adjusted_rand_score(results["kmeans"].labels, result.labels)
         assert row[5] == pytest.approx(expected_ari)
+        sizes = np.bincount(result.labels[result.labels >= 0])
+        assert row[6] == pytest.approx(sizes.max() / 100)
+        assert row[7] == int(np.sum(sizes <= 2))
+        assert row[8] == pytest.approx(np.mean(result.labels == -1))
+        assert row[9] == result.diagnostics.degenerate
+        assert pd.notna(row[10]) == row[9]
+        kept = result.labels >= 0
         if result.n_clusters >= 2:
             assert row.Silhouette == pytest.approx(
-                silhouette_score(wine_matrix.toarray(), result.labels)
+                silhouette_score(wine_matrix.toarray()[kept], result.labels[kept])
             )
     kmeans_row = table.set_index("Method").loc["kmeans"]
     assert kmeans_row["Adjusted Rand vs k-means"] == 1.0

@@ -43,6 +43,7 @@ def test_wine_result_holds_every_part(wine_result, wine_tables):
         "spectral",
         "agglomerative",
         "dbscan",
+        "hdbscan",
     }
     np.testing.assert_allclose(result.pca.explained_variance_ratio[:2], [0.1439, 0.1080], atol=5e-5)
 

@@ -28,7 +28,16 @@ from xlseg.report.silhouette_plot import silhouette_plot_png
 from xlseg.workbook.xlsx_render import render_xlsx
 
 SHEETS = ("Summary", "Matrix", "K selection", "Segments", "Profiles", "Methods", "Silhouette")
-K_HEADER = ("K", "SSE", "Silhouette", "Gap", "s_k", "Calinski-Harabasz", "Davies-Bouldin")
+K_HEADER = (
+    "K",
+    "SSE",
+    "Silhouette",
+    "Gap",
+    "s_k",
+    "Calinski-Harabasz",
+    "Davies-Bouldin",
+    "Bootstrap ARI",
+)
 CUSTOMER_HEADER = (
     "Customer",
     "Segment",
@@ -119,6 +128,10 @@ def test_k_table_header_values_and_charts(report: Report, result) -> None:
     engine = result.k_selection.table
     assert column(k_table, "Gap") == pytest.approx(engine["Gap"].tolist())
     assert column(k_table, "Silhouette")[0] is None  # undefined for one segment
+    # The bootstrap covers k_min..k_max; K = 1 has no value.
+    ari = result.k_stability.table.set_index("K")["Bootstrap ARI"]
+    assert column(k_table, "Bootstrap ARI")[0] is None
+    assert column(k_table, "Bootstrap ARI")[1:] == pytest.approx(ari.loc[2:8].tolist())
     assert k_table.number_formats["SSE"] == "0.0"
     assert k_table.number_formats["Silhouette"] == "0.000"
 
@@ -169,7 +182,7 @@ def test_take_up_of_all_customers_is_the_offer_frequency(report: Report, wine_ta
 
 def test_methods_and_silhouette_sheets(report: Report, result) -> None:
     methods = table(report, "Methods", "xlseg_Methods")
-    assert methods.n_rows == 5
+    assert methods.n_rows == 6  # one row per method
     assert column(methods, "Method") == result.comparison["Method"].tolist()
     sheet = report.sheet(SHEET_PREFIX + "Silhouette")
     (picture,) = (b for b in sheet.blocks if isinstance(b, PictureBlock))

@@ -1,12 +1,27 @@
 """Clustering methods for the customer x offer matrix, and their side-by-side comparison.
 
-Five scikit-learn estimators are wrapped so that every one of them returns the
+Six scikit-learn estimators are wrapped so that every one of them returns the
 same :class:`Clustering`: labels renumbered by segment size, the silhouette
 under a chosen metric, member means ("centres") and each customer's distance to
 its centre. The wrappers exist because the estimators disagree on the details
 an analyst sees: label order is arbitrary, affinity propagation and DBSCAN
 choose their own number of segments, DBSCAN leaves customers out (noise, label
 ``-1``), and several of them need dense or boolean input.
+
+Defaults that work on 0/1 data
+------------------------------
+scikit-learn's defaults were made for continuous data and fail silently on
+sparse 0/1 purchase matrices (one DBSCAN cluster of everybody, agglomerative
+clusters of one or two customers, dozens of affinity-propagation clusters).
+Here: agglomerative clustering uses Ward linkage for the Euclidean metric and
+average linkage for every other metric; DBSCAN's ``eps`` is searched over the
+quantiles of the k-distances for one that finds at least two clusters with at
+most half of the customers as noise (see :func:`_search_eps`); affinity
+propagation's preference is bisected until the number of clusters lies in the
+K range (see :func:`_fit_affinity`); HDBSCAN uses scikit-learn's defaults on
+the metric's distances. Every result carries
+:class:`xlseg.engine.diagnostics.Diagnostics`, which says when the labels are
+unusable as segments (and why), so that a failure is visible.
 
 Large data
 ----------
@@ -43,17 +58,44 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xlseg.engine.diagnostics import Diagnostics, diagnose
 from xlseg.engine.matrix import check_matrix
 from xlseg.errors import XlsegError
 
-METHODS = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan")
+METHODS = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan", "hdbscan")
 METRICS = ("euclidean", "jaccard", "cosine", "manhattan")
+COMPARISON_COLUMNS = (
+    "Method",
+    "Clusters",
+    "Sizes",
+    "Noise",
+    "Silhouette",
+    "Adjusted Rand vs k-means",
+    "Largest share",
+    "Clusters of 1-2",
+    "Noise share",
+    "Degenerate",
+    "Diagnosis",
+)
 LINKAGES = ("ward", "average", "complete", "single")
 
 #: Above this many customers the pairwise methods are fitted on a seeded sample.
 FIT_SAMPLE_SIZE = 2000
 #: Above this many customers the silhouette is computed on a seeded sample.
 SILHOUETTE_SAMPLE_SIZE = 5000
+#: Spectral clustering is given the dense matrix up to this many cells (80 MB of
+#: float64), where it gives scikit-learn's labels for the dense matrix exactly;
+#: above, the sparse matrix (the nearest-neighbour graph breaks the many ties
+#: of 0/1 data differently on sparse input).
+SPECTRAL_DENSE_CELLS = 10_000_000
+#: DBSCAN: at most this share of the customers may be noise for an ``eps`` to qualify.
+DBSCAN_MAX_NOISE = 0.5
+#: DBSCAN: the k-distance quantiles tried as ``eps`` (0, 5, ..., 100 %).
+DBSCAN_EPS_QUANTILES = tuple(np.linspace(0.0, 1.0, 21))
+#: Affinity propagation: fits tried while bisecting the preference.
+AFFINITY_MAX_FITS = 12
+#: Affinity propagation: damping while the preference is searched (see `_fit_affinity`).
+SEARCH_DAMPING = 0.9
 
 _METHOD_TITLES = {
     "kmeans": "k-means",
@@ -61,6 +103,7 @@ _METHOD_TITLES = {
     "spectral": "spectral clustering",
     "agglomerative": "agglomerative clustering",
     "dbscan": "DBSCAN",
+    "hdbscan": "HDBSCAN",
 }
 _NEEDS_N_CLUSTERS = ("kmeans", "spectral", "agglomerative")
 _BLOCK_ENTRIES = 4_000_000  # distances computed at a time (32 MB)
@@ -111,6 +154,12 @@ class Clustering:
     distance_to_centre : ndarray of float
         Euclidean distance of each customer to its segment's centre; NaN for
         noise.
+    diagnostics : Diagnostics
+        Largest segment's share, segments of one or two customers, noise
+        share, and whether (and why) the result is degenerate: unusable as a
+        segmentation. Also set when DBSCAN finds no density-separated groups
+        at any ``eps`` or affinity propagation no preference giving a number
+        of clusters in the K range.
     """
 
     method: str
@@ -123,6 +172,7 @@ class Clustering:
     silhouette_samples: np.ndarray
     centres: np.ndarray
     distance_to_centre: np.ndarray
+    diagnostics: Diagnostics
 
     @property
     def sizes(self) -> np.ndarray:
@@ -138,12 +188,14 @@ def cluster(
     seed: int = 0,
     metric: str = "euclidean",
     n_init: int = 10,
-    damping: float = 0.5,
+    damping: float | None = None,
     preference: float | None = None,
     n_neighbors: int = 10,
-    linkage: str = "average",
+    linkage: str | None = None,
     eps: float | None = None,
     min_samples: int = 5,
+    min_cluster_size: int = 5,
+    k_range: tuple[int, int] = (2, 10),
 ) -> Clustering:
     """Cluster customers with one method.
 
@@ -151,8 +203,8 @@ def cluster(
     ----------
     X : sparse matrix or array of shape (n_customers, n_offers)
         The customer x offer matrix (0/1).
-    method : {"kmeans", "affinity", "spectral", "agglomerative", "dbscan"}
-        Affinity propagation and DBSCAN choose the number of segments
+    method : {"kmeans", "affinity", "spectral", "agglomerative", "dbscan", "hdbscan"}
+        Affinity propagation, DBSCAN and HDBSCAN choose the number of segments
         themselves; the other three need ``n_clusters``.
     n_clusters : int, optional
         Number of segments, 2 to ``n_customers - 1``. Only for k-means,
@@ -160,8 +212,8 @@ def cluster(
     seed : int
         Random seed; the same seed gives the same segments.
     metric : {"euclidean", "jaccard", "cosine", "manhattan"}
-        Distance between customers used by agglomerative clustering and DBSCAN
-        and by the silhouette of every method. k-means, affinity propagation
+        Distance between customers used by agglomerative clustering, DBSCAN and
+        HDBSCAN and by the silhouette of every method. k-means, affinity propagation
         (negative squared Euclidean similarity) and spectral clustering
         (Euclidean nearest-neighbour graph) are defined for Euclidean distance
         only, so for them it only changes the silhouette. ``"jaccard"``
@@ -169,24 +221,34 @@ def cluster(
     n_init : int
         k-means restarts; the best of them (lowest within-segment sum of
         squares) is kept.
-    damping : float
-        Affinity propagation damping, in [0.5, 1). Raise it (e.g. to 0.9) when
-        the method does not converge.
+    damping : float, optional
+        Affinity propagation damping, in [0.5, 1). Default: 0.5
+        (scikit-learn's) with a given preference, 0.9 while the preference is
+        searched. Raise it when the method does not converge.
     preference : float, optional
         Affinity propagation preference; lower (more negative) values give
-        fewer segments. Default: the median similarity, as scikit-learn does.
+        fewer segments. Default: scikit-learn's median similarity if that
+        gives a number of segments within ``k_range``, otherwise the
+        preference found by bisection that does (see :func:`_fit_affinity`).
     n_neighbors : int
         Neighbours per customer in the graph of spectral clustering (at most
         the number of customers minus one; fewer customers use all others).
-    linkage : {"ward", "average", "complete", "single"}
-        Agglomerative linkage; ``"ward"`` needs the Euclidean metric.
+    linkage : {"ward", "average", "complete", "single"}, optional
+        Agglomerative linkage; ``"ward"`` needs the Euclidean metric. Default:
+        ward for the Euclidean metric, average for the others (average linkage
+        on Jaccard distances recovers planted segments of 0/1 data, Euclidean
+        average linkage splits off single customers).
     eps : float, optional
-        DBSCAN neighbourhood radius. Default: the knee of the sorted distances
-        of every customer to its ``min_samples``-th nearest customer (see
-        :func:`_knee_eps`).
+        DBSCAN neighbourhood radius. Default: searched, see :func:`_search_eps`.
     min_samples : int
         DBSCAN: customers (the customer itself included) within ``eps`` that
         make a customer a core customer.
+    min_cluster_size : int
+        HDBSCAN: the smallest group that counts as a cluster (scikit-learn's
+        default, 5).
+    k_range : (int, int)
+        Affinity propagation: the numbers of segments its default preference
+        aims for (the K range of the analysis).
 
     Returns
     -------
@@ -224,17 +286,18 @@ def cluster(
         raise XlsegError(
             f"{_METHOD_TITLES[method]} finds the number of segments itself; leave the number "
             "of segments (n_clusters) empty"
-            + (
-                " and change 'preference' to get more or fewer segments"
-                if method == "affinity"
-                else " and change 'eps' or 'min_samples' instead"
-            )
+            + {
+                "affinity": " and change 'preference' to get more or fewer segments",
+                "dbscan": " and change 'eps' or 'min_samples' instead",
+                "hdbscan": " and change 'min_cluster_size' instead",
+            }[method]
         )
 
     from sklearn.cluster import AgglomerativeClustering, KMeans, SpectralClustering
 
     params: dict[str, object] = {}
     fit_rows = None
+    problems: list[str] = []
     if method != "kmeans" and n > FIT_SAMPLE_SIZE:
         fit_rows = _sample_rows(n, FIT_SAMPLE_SIZE, seed)
     X_fit = X if fit_rows is None else X[fit_rows]
@@ -247,12 +310,13 @@ def cluster(
             raw = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(X).labels_
             params.update(n_clusters=n_clusters, n_init=n_init, seed=seed)
         elif method == "affinity":
-            raw = _fit_affinity(X_fit, damping, preference, seed, params)
+            raw = _fit_affinity(X_fit, damping, preference, seed, k_range, params, problems)
         elif method == "spectral":
             n_neighbors = min(
                 _check_int(n_neighbors, "n_neighbors (neighbours per customer)", 1, 10**6),
                 X_fit.shape[0] - 1,
             )
+            dense = X_fit.shape[0] * X_fit.shape[1] <= SPECTRAL_DENSE_CELLS
             raw = (
                 SpectralClustering(
                     n_clusters=n_clusters,
@@ -260,11 +324,18 @@ def cluster(
                     n_neighbors=n_neighbors,
                     random_state=seed,
                 )
-                .fit(X_fit)
+                .fit(_dense(X_fit) if dense else X_fit)
                 .labels_
             )
-            params.update(n_clusters=n_clusters, n_neighbors=n_neighbors, seed=seed)
+            params.update(
+                n_clusters=n_clusters,
+                n_neighbors=n_neighbors,
+                seed=seed,
+                input="dense" if dense else "sparse",
+            )
         elif method == "agglomerative":
+            if linkage is None:
+                linkage = "ward" if metric == "euclidean" else "average"
             linkage = _check_choice(linkage, "linkage", LINKAGES)
             if linkage == "ward" and metric != "euclidean":
                 raise XlsegError(
@@ -280,8 +351,10 @@ def cluster(
                 )
                 raw = model.fit(_distances(X_fit, X_fit, metric)).labels_
             params.update(n_clusters=n_clusters, linkage=linkage, metric=metric)
+        elif method == "dbscan":
+            raw, core = _fit_dbscan(X_fit, eps, min_samples, metric, params, problems)
         else:
-            raw, core = _fit_dbscan(X_fit, eps, min_samples, metric, params)
+            raw = _fit_hdbscan(X_fit, min_cluster_size, metric, params)
     notes = tuple(dict.fromkeys(str(w.message) for w in caught))
     if notes:
         params["warnings"] = notes
@@ -301,7 +374,7 @@ def cluster(
             *params["warnings"],
             f"only {n_found} of the {n_clusters} segments asked for have customers",
         )
-    if method != "dbscan":
+    if method not in ("dbscan", "hdbscan"):
         params["metric"] = metric
 
     centres = _centres(X, labels, n_found)
@@ -317,6 +390,7 @@ def cluster(
         silhouette_samples=per_customer,
         centres=centres,
         distance_to_centre=_distance_to_centre(X, labels, centres),
+        diagnostics=diagnose(labels, problems),
     )
 
 
@@ -329,11 +403,11 @@ def compare_methods(
     kmeans: Clustering | None = None,
     **params,
 ) -> tuple[pd.DataFrame, dict[str, Clustering]]:
-    """Run all five methods and set them side by side.
+    """Run all six methods and set them side by side, usable results first.
 
     k-means, spectral and agglomerative clustering are asked for
-    ``n_clusters`` segments; affinity propagation and DBSCAN find their own
-    number. Every method is compared with k-means by the adjusted Rand index
+    ``n_clusters`` segments; affinity propagation, DBSCAN and HDBSCAN find
+    their own number. Every method is compared with k-means by the adjusted Rand index
     (1 = the same segments, about 0 = no more agreement than chance; DBSCAN
     noise counts as one more group). On large data the pairwise methods and
     the silhouettes use the samples described in the module docstring; the
@@ -353,18 +427,36 @@ def compare_methods(
     **params
         Further keyword arguments of :func:`cluster` (``n_init``,
         ``damping``, ``preference``, ``n_neighbors``, ``linkage``, ``eps``,
-        ``min_samples``); each method uses those that apply to it.
+        ``min_samples``, ``min_cluster_size``, ``k_range``); each method uses
+        those that apply to it.
 
     Returns
     -------
     table : DataFrame
-        One row per method with columns ``Method``, ``Clusters``, ``Sizes``
-        (segment sizes in segment order, as text), ``Noise``, ``Silhouette``
-        and ``Adjusted Rand vs k-means``.
+        One row per method with columns :data:`COMPARISON_COLUMNS`:
+        ``Method``, ``Clusters``, ``Sizes`` (segment sizes in segment order,
+        as text), ``Noise``, ``Silhouette``, ``Adjusted Rand vs k-means``, and
+        the diagnostics ``Largest share``, ``Clusters of 1-2``, ``Noise
+        share``, ``Degenerate`` and ``Diagnosis`` (why it is degenerate; None
+        when it is not).
+        Rows are sorted with the non-degenerate results first, then by mean
+        silhouette (highest first; undefined last), then in
+        :data:`METHODS` order, so a degenerate result is never ranked first
+        unless every method failed.
     results : dict of str to Clustering
         Keyed by method name; a method that found no segment is missing.
     """
-    allowed = ("n_init", "damping", "preference", "n_neighbors", "linkage", "eps", "min_samples")
+    allowed = (
+        "n_init",
+        "damping",
+        "preference",
+        "n_neighbors",
+        "linkage",
+        "eps",
+        "min_samples",
+        "min_cluster_size",
+        "k_range",
+    )
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise XlsegError(
@@ -395,7 +487,7 @@ def compare_methods(
                 results[method] = cluster(X, method, seed=seed, metric=metric, **count, **params)
             except NoClustersFound as error:
                 notes.append(f"{_METHOD_TITLES[method]}: {error}")
-                rows.append(_comparison_row(method, None, kmeans))
+                rows.append(_comparison_row(method, None, kmeans, str(error)))
                 continue
         result = results[method]
         for key in ("fitted_on", "silhouette_on"):
@@ -403,10 +495,16 @@ def compare_methods(
                 what = "fitted on" if key == "fitted_on" else "silhouette on"
                 notes.append(f"{_METHOD_TITLES[method]} {what} {result.params[key]}")
         rows.append(_comparison_row(method, result, kmeans))
-    table = pd.DataFrame(
-        rows,
-        columns=["Method", "Clusters", "Sizes", "Noise", "Silhouette", "Adjusted Rand vs k-means"],
+    table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    order = sorted(
+        range(len(rows)),
+        key=lambda i: (
+            bool(table["Degenerate"].iloc[i]),
+            -np.nan_to_num(table["Silhouette"].iloc[i], nan=-np.inf),
+            i,
+        ),
     )
+    table = table.iloc[order].reset_index(drop=True)
     table.attrs["notes"] = tuple(notes)
     return table, results
 
@@ -414,25 +512,63 @@ def compare_methods(
 # --------------------------------------------------------------------------- fitting
 
 
-def _fit_affinity(X, damping, preference, seed, params) -> np.ndarray:
+def _fit_affinity(X, damping, preference, seed, k_range, params, problems) -> np.ndarray:
+    """Affinity propagation on negative squared Euclidean similarities.
+
+    Without a given ``preference``: scikit-learn's default, the median
+    similarity, is tried first; on sparse 0/1 data it typically gives dozens
+    of clusters (the preference is every customer's claim to be an exemplar,
+    and the median similarity is a strong claim when most pairs share few
+    offers). If the count falls outside ``k_range`` the preference is bisected
+    (geometrically, similarities being negative) between the median and a
+    bound on the side that moves the count toward the range (ten times the
+    lowest similarity, or a hundredth of the median), for at most
+    :data:`AFFINITY_MAX_FITS` fits; the count falls as the preference falls.
+    The search uses damping :data:`SEARCH_DAMPING` unless one is given: with
+    scikit-learn's 0.5 the messages oscillate on 0/1 data and the count jumps
+    about with the preference (300 x 20 planted in 3: 20, 12, 42, 3, 0, 300
+    clusters at preferences -8, -16, -32, -80, -320, -1600, mostly without
+    converging), with 0.9 it falls steadily (17, 6, 4, 1).
+    If no preference tried gives a count in the range, the fit closest to it
+    is returned and ``problems`` says how many clusters were found and why
+    that is unusable.
+    """
     from sklearn.cluster import AffinityPropagation
     from sklearn.metrics.pairwise import euclidean_distances
 
+    if damping is None:
+        damping = 0.5 if preference is not None else SEARCH_DAMPING
     damping = _check_float(damping, "damping", 0.5, 1.0, high_open=True)
+    low_k, high_k = _check_k_range(k_range)
     similarity = -euclidean_distances(X, squared=True)
-    if preference is None:
-        preference = float(np.median(similarity))
-    else:
+
+    def fit(value: float):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = AffinityPropagation(
+                damping=damping, preference=value, affinity="precomputed", random_state=seed
+            ).fit(similarity)
+        converged = not any("did not converge" in str(w.message) for w in caught)
+        return model, converged, len(model.cluster_centers_indices_)
+
+    if preference is not None:
         preference = _check_float(preference, "preference", -np.inf, np.inf)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = AffinityPropagation(
-            damping=damping, preference=preference, affinity="precomputed", random_state=seed
-        ).fit(similarity)
-    converged = not any("did not converge" in str(w.message) for w in caught)
+        model, converged, _ = fit(preference)
+        rule = "given"
+    else:
+        median = float(np.median(similarity))
+        lowest = float(similarity.min())
+        if median >= 0 or lowest >= 0:  # all customers identical: nothing to tune
+            model, converged, _ = fit(median)
+            preference, rule = median, "median similarity (scikit-learn's default)"
+        else:
+            preference, model, converged, rule = _bisect_preference(
+                fit, median, lowest, low_k, high_k, problems
+            )
     params.update(
         damping=damping,
         preference=preference,
+        preference_rule=rule,
         seed=seed,
         converged=converged,
         iterations=int(model.n_iter_),
@@ -445,26 +581,167 @@ def _fit_affinity(X, damping, preference, seed, params) -> np.ndarray:
     return model.labels_
 
 
-def _fit_dbscan(X, eps, min_samples, metric, params) -> tuple[np.ndarray, np.ndarray]:
+def _bisect_preference(fit, median, lowest, low_k, high_k, problems):
+    """The search of :func:`_fit_affinity`; returns (preference, model, converged, rule)."""
+    tried = []
+
+    def trial(value):
+        model, converged, count = fit(value)
+        tried.append((value, model, converged, count))
+        return count
+
+    count = trial(median)
+    if low_k <= count <= high_k:
+        return median, tried[0][1], tried[0][2], "median similarity (scikit-learn's default)"
+    # The far end: ten times the lowest similarity (fewer clusters), or a
+    # hundredth of the median (more clusters).
+    far = lowest * 10.0 if count > high_k else median / 100.0
+    near = median
+    far_count = trial(far)
+    if low_k <= far_count <= high_k:
+        near = far
+    elif (far_count > high_k) == (count > high_k):
+        near = None  # the count never reaches the range between the two
+    while near is not None and near != far and len(tried) < AFFINITY_MAX_FITS:
+        middle = -np.sqrt(near * far)
+        middle_count = trial(middle)
+        if low_k <= middle_count <= high_k:
+            break
+        if (middle_count > high_k) == (count > high_k):
+            near = middle
+        else:
+            far = middle
+
+    def distance(entry):
+        c = entry[3]
+        return 0 if low_k <= c <= high_k else min(abs(c - low_k), abs(c - high_k))
+
+    # A fit without any exemplar (no convergence) is the last resort.
+    best = min(tried, key=lambda entry: (entry[3] == 0, distance(entry)))
+    counts = sorted({entry[3] for entry in tried})
+    if distance(best) > 0:
+        problems.append(
+            f"affinity propagation found {best[3]} clusters at best (counts "
+            f"{', '.join(map(str, counts))} over {len(tried)} preferences tried), never "
+            f"{low_k} to {high_k}: its exemplars do not form as many groups as the K range asks"
+        )
+        rule = "closest to the K range found by bisection"
+    else:
+        rule = f"bisection to {low_k}..{high_k} clusters ({len(tried)} fits)"
+    return float(best[0]), best[1], best[2], rule
+
+
+def _fit_dbscan(X, eps, min_samples, metric, params, problems) -> tuple[np.ndarray, np.ndarray]:
     min_samples = _check_int(
         min_samples, "min_samples", 1, X.shape[0], why=" (at most the number of customers)"
     )
     distances = _distances(X, X, metric)
+    from sklearn.cluster import DBSCAN
+
     if eps is None:
-        eps = _knee_eps(distances, min_samples)
-        rule = "knee of the sorted distances to the min_samples-th nearest customer"
+        eps, rule, model = _search_eps(distances, min_samples, problems)
     else:
         eps = _check_float(eps, "eps (neighbourhood radius)", 0.0, np.inf, low_open=True)
         rule = "given"
-    from sklearn.cluster import DBSCAN
-
-    model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(distances)
+        model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(distances)
     params.update(eps=eps, eps_rule=rule, min_samples=min_samples, metric=metric)
     return model.labels_, model.core_sample_indices_
 
 
+def _search_eps(distances: np.ndarray, min_samples: int, problems: list[str]):
+    """DBSCAN's radius: a k-distance quantile that separates groups, if one does.
+
+    Every quantile of :data:`DBSCAN_EPS_QUANTILES` of the distances of the
+    customers to their ``min_samples``-th nearest customer (itself counted
+    first, as DBSCAN counts it) is tried; one qualifies when it gives at least
+    two clusters with at most :data:`DBSCAN_MAX_NOISE` of the customers as
+    noise. Among those, a non-degenerate result (see
+    :mod:`xlseg.engine.diagnostics`) wins, then the highest mean silhouette
+    over *all* customers with noise counted as 0 (so that putting customers
+    into noise does not pay), then the smaller ``eps``. When none qualifies,
+    the knee of the k-distance curve (:func:`_knee_eps`) is used and
+    ``problems`` says that there are no density-separated groups at any eps.
+    A relative margin of 1e-9 is added to every radius so that customers
+    exactly at that distance, which 0/1 data produce in large numbers, count
+    as neighbours despite rounding. Returns (eps, rule, fitted model).
+    """
+    from sklearn.cluster import DBSCAN
+
+    k_distance = np.partition(distances, min_samples - 1, axis=1)[:, min_samples - 1]
+    candidates = np.unique(np.quantile(k_distance, DBSCAN_EPS_QUANTILES))
+    candidates = candidates[candidates > 0] * (1 + 1e-9)
+    best, best_key = None, None
+    for eps in candidates:
+        model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(distances)
+        labels = model.labels_
+        n_found = int(labels.max()) + 1
+        if n_found < 2 or np.mean(labels < 0) > DBSCAN_MAX_NOISE:
+            continue
+        key = (
+            not diagnose(labels).degenerate,
+            _silhouette_with_noise(distances, labels),
+            -eps,
+        )
+        if best_key is None or key > best_key:
+            best, best_key = (float(eps), model), key
+    if best is not None:
+        rule = (
+            "k-distance quantile with the best silhouette among those giving 2 or more "
+            f"clusters and at most {DBSCAN_MAX_NOISE:.0%} noise"
+        )
+        return best[0], rule, best[1]
+    problems.append(
+        f"no density-separated groups at any eps: no k-distance quantile gives two or more "
+        f"clusters with at most {DBSCAN_MAX_NOISE:.0%} of the customers as noise"
+    )
+    eps = _knee_eps(distances, min_samples)
+    model = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(distances)
+    return eps, "knee of the sorted k-distances (no eps separates groups)", model
+
+
+def _silhouette_with_noise(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette over all customers from a distance matrix, noise scoring 0."""
+    rows = np.flatnonzero(labels >= 0)
+    codes = labels[rows]
+    k = int(codes.max()) + 1
+    members = np.eye(k)[codes]
+    sizes = members.sum(axis=0)
+    totals = distances[np.ix_(rows, rows)] @ members
+    at = np.arange(rows.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        within = totals[at, codes] / (sizes[codes] - 1)
+        totals[at, codes] = np.inf
+        between = np.min(totals / sizes, axis=1)
+        values = np.nan_to_num((between - within) / np.maximum(within, between))
+    return float(values.sum() / labels.size)
+
+
+def _fit_hdbscan(X, min_cluster_size, metric, params) -> np.ndarray:
+    """scikit-learn's HDBSCAN on the metric's distance matrix (its other defaults kept).
+
+    Equal to ``HDBSCAN(metric="precomputed")`` on scikit-learn's own distance
+    matrix. Given the features instead, scikit-learn takes another code path
+    that breaks the many ties of 0/1 distances differently (WineKMC, Jaccard:
+    42 against 44 noise customers, adjusted Rand index 0.66 between the two).
+    """
+    from sklearn.cluster import HDBSCAN
+
+    min_cluster_size = _check_int(
+        min_cluster_size,
+        "min_cluster_size",
+        2,
+        X.shape[0],
+        why=" (at most the number of customers)",
+    )
+    distances = _distances(X, X, metric)
+    model = HDBSCAN(min_cluster_size=min_cluster_size, metric="precomputed", copy=False)
+    model = model.fit(distances)
+    params.update(min_cluster_size=min_cluster_size, metric=metric)
+    return model.labels_
+
+
 def _knee_eps(distances: np.ndarray, min_samples: int) -> float:
-    """DBSCAN's radius from the knee of the sorted k-distance curve.
+    """DBSCAN's fallback radius: the knee of the sorted k-distance curve.
 
     For every customer take the distance to its ``min_samples``-th nearest
     customer (itself counted first, as DBSCAN counts it), sort these distances
@@ -498,7 +775,8 @@ def _extend_labels(X, fit_rows, raw, core, eps, metric) -> np.ndarray:
     """Give the customers outside the fitting sample a segment (see module docstring).
 
     ``core`` (positions in the sample of DBSCAN's core customers) is None for
-    the methods that assign the others to the nearest centre.
+    the methods that assign the others to the nearest centre (HDBSCAN too:
+    its noise stays noise in the sample, the others join the nearest centre).
     """
     n = X.shape[0]
     rest = np.setdiff1d(np.arange(n), fit_rows)
@@ -512,6 +790,8 @@ def _extend_labels(X, fit_rows, raw, core, eps, metric) -> np.ndarray:
             nearest, distance = _nearest(X[block], cores, metric)
             joined = distance <= eps
             labels[block[joined]] = raw[core[nearest[joined]]]
+        return labels
+    if raw.max() < 0:  # HDBSCAN found only noise: everyone stays noise
         return labels
     centres = _centres(X[fit_rows], raw, int(raw.max()) + 1)
     for block in _blocks(rest, max(centres.shape)):
@@ -605,14 +885,30 @@ def _silhouette(X, labels, metric, seed, params) -> tuple[float, np.ndarray]:
     return float(np.mean(values)), per_customer
 
 
-def _comparison_row(method: str, result: Clustering | None, kmeans: Clustering) -> list:
+def _comparison_row(
+    method: str, result: Clustering | None, kmeans: Clustering, failure: str = ""
+) -> list:
     if result is None:
-        return [method, 0, "", 0, float("nan"), float("nan")]
+        nan = float("nan")
+        return [method, 0, None, 0, nan, nan, 0.0, 0, nan, True, failure]
     from sklearn.metrics import adjusted_rand_score
 
-    sizes = ", ".join(str(size) for size in result.sizes)
+    sizes = ", ".join(str(size) for size in result.sizes) or None  # None: a blank cell
     ari = float(adjusted_rand_score(kmeans.labels, result.labels))
-    return [method, result.n_clusters, sizes, result.n_noise, result.silhouette, ari]
+    d = result.diagnostics
+    return [
+        method,
+        result.n_clusters,
+        sizes,
+        result.n_noise,
+        result.silhouette,
+        ari,
+        d.largest_share,
+        d.tiny_clusters,
+        d.noise_share,
+        d.degenerate,
+        d.reason or None,  # a blank cell, not an empty text
+    ]
 
 
 # --------------------------------------------------------------------------- validation
@@ -730,6 +1026,16 @@ def _check_int(value, name: str, low: int, high: int, why: str = "") -> int:
     if not low <= value <= high:
         raise XlsegError(f"{name} must be between {low} and {high}{why}; got {int(value)}")
     return int(value)
+
+
+def _check_k_range(k_range) -> tuple[int, int]:
+    if not isinstance(k_range, tuple | list) or len(k_range) != 2:
+        raise XlsegError(
+            f"the K range must be two whole numbers (smallest, largest); got {k_range!r}"
+        )
+    low = _check_int(k_range[0], "the smallest K", 2, 10**6)
+    high = _check_int(k_range[1], "the largest K", low, 10**6)
+    return low, high
 
 
 def _check_float(

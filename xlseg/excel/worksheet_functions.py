@@ -45,7 +45,7 @@ from xlseg.engine.matrix import CustomerOfferMatrix, build_matrix
 from xlseg.engine.methods import METHODS, cluster
 from xlseg.engine.profiles import Profiles, profile_segments
 from xlseg.engine.segment_quality import assess_segments, with_quality_names
-from xlseg.engine.segmentation import segment
+from xlseg.engine.segmentation import SELF_SIZING_METHODS, segment
 from xlseg.engine.tables import (
     SegmentationInput,
     TableSource,
@@ -505,7 +505,7 @@ def _segments(
     """Segments as :func:`xlseg.engine.segmentation.segment` makes them, without its extras."""
     inputs, matrix = _prepared(transactions, offers)
     n_clusters: int | None = None
-    if method in ("affinity", "dbscan"):
+    if method in SELF_SIZING_METHODS:
         if k != "auto":
             n_clusters = int(k)  # rejected by `cluster` with its explanation
     elif k == "auto":

@@ -37,9 +37,12 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
     stack.text(["Structure"], "heading")
     stack.text([f"Cluster structure: {selection.structure}. {selection.verdict}", KR_BANDS])
 
+    criteria = selection.table
+    if result.k_stability is not None:  # the bootstrap's column, NaN outside its K
+        criteria = criteria.merge(result.k_stability.table, on="K", how="left")
     table = stack.table(
         "xlseg_K_selection",
-        selection.table,
+        criteria,
         number_formats={
             "K": "0",
             "SSE": "0.0",
@@ -48,8 +51,17 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "s_k": "0.000",
             "Calinski-Harabasz": "0.0",
             "Davies-Bouldin": "0.000",
+            "Bootstrap ARI": "0.000",
         },
     )
+    if result.k_stability is not None:
+        stack.text(
+            [
+                "Bootstrap ARI: mean adjusted Rand index between the segments of two "
+                "bootstrap resamples, on the customers both drew (1 = every resample gives "
+                f"the same segments). {result.k_stability.note}"
+            ]
+        )
 
     stack.text(
         [

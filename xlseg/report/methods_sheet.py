@@ -26,8 +26,11 @@ def methods_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             f"Used: {clustering.method} with {clustering.n_clusters} segments{noise}; mean "
             f"silhouette {clustering.silhouette:.3f}.",
             "Adjusted Rand index: 1 = the same segments as k-means, about 0 = no more "
-            "agreement than chance. Affinity propagation and DBSCAN choose their own "
-            "number of clusters.",
+            "agreement than chance. Affinity propagation, DBSCAN and HDBSCAN choose their "
+            "own number of clusters.",
+            "Degenerate: unusable as segments (one segment over 80% of the customers, "
+            "segments of one or two customers, everything noise, or more segments than a "
+            "third of the customers); usable results are listed first.",
         ]
     )
     table = stack.table(
@@ -38,6 +41,9 @@ def methods_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "Noise": "0",
             "Silhouette": "0.000",
             "Adjusted Rand vs k-means": "0.000",
+            "Largest share": "0.0%",
+            "Clusters of 1-2": "0",
+            "Noise share": "0.0%",
         },
     )
     chart = ChartBlock(

@@ -14,7 +14,17 @@ from xlseg.engine.segmentation import Progress, SegmentationResult, segment
 from xlseg.settings import SETTINGS_SHEET, merge_settings, parse_settings
 from xlseg.workbook.reading import BookReader, read_tables
 
-ENGINE_KEYS = ("k", "k_min", "k_max", "method", "metric", "seed", "gap_refs", "gap_reference")
+ENGINE_KEYS = (
+    "k",
+    "k_min",
+    "k_max",
+    "method",
+    "metric",
+    "seed",
+    "gap_refs",
+    "gap_reference",
+    "bootstrap_resamples",
+)
 """Settings handed to `xlseg.engine.segmentation.segment`; the others say where the tables are."""
 
 
