@@ -46,6 +46,7 @@ from xlseg.engine.methods import METHODS, cluster
 from xlseg.engine.profiles import Profiles, profile_segments
 from xlseg.engine.segment_quality import assess_segments, with_quality_names
 from xlseg.engine.segmentation import SELF_SIZING_METHODS, segment
+from xlseg.engine.stability import bootstrap_fits, segment_stability
 from xlseg.engine.tables import (
     SegmentationInput,
     TableSource,
@@ -526,11 +527,36 @@ def _segments(
         metric=SEGMENT_DEFAULTS["metric"],
         n_init=SEGMENT_DEFAULTS["n_init"],
     )
-    quality = assess_segments(chosen.labels, chosen.silhouette_samples)
+    quality = assess_segments(
+        chosen.labels, chosen.silhouette_samples, _jaccard(matrix.values, chosen, method, seed)
+    )
     profiles = with_quality_names(
         profile_segments(matrix.values, chosen.labels, inputs.offers), quality
     )
     return _Segments(matrix, chosen.labels, profiles)
+
+
+def _jaccard(x, chosen, method: str, seed: int) -> list[float] | None:
+    """Each segment's bootstrap Jaccard, as `segment` computes it: flagged names must agree."""
+    if chosen.n_clusters == 0:
+        return None
+    resamples = int(SEGMENT_DEFAULTS["bootstrap_resamples"])
+    if resamples == 0:
+        return None
+    k_range = (int(SEGMENT_DEFAULTS["k_min"]), int(SEGMENT_DEFAULTS["k_max"]))
+    n_clusters = None if method in SELF_SIZING_METHODS else chosen.n_clusters
+    fits = bootstrap_fits(x, [chosen.n_clusters], resamples=resamples, seed=seed)
+    stability = segment_stability(
+        x,
+        chosen.labels,
+        fits=fits,
+        method=method,
+        n_clusters=n_clusters,
+        resamples=resamples,
+        seed=seed,
+        method_params={"metric": SEGMENT_DEFAULTS["metric"], "k_range": k_range},
+    )
+    return stability.table["Bootstrap Jaccard"].tolist()
 
 
 # --- the four answers --------------------------------------------------------------------
