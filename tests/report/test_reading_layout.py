@@ -259,3 +259,18 @@ def test_long_notes_wrap_within_the_page(report) -> None:
         for block in sheet.blocks:
             for line in getattr(block, "lines", ()):
                 assert len(line) <= 140 or " " not in line, (sheet.name, line[:60])
+
+
+def test_methods_sheet_names_degenerate_results_and_never_ranks_them_first(report) -> None:
+    sheet = report.sheet("xlseg Methods")
+    table = next(t for t in sheet.tables if t.name == "xlseg_Methods")
+    rows = [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+    flagged = [r for r in rows if r["Degenerate"]]
+    assert flagged, "DBSCAN finds no density-separated groups in WineKMC"
+    assert not rows[0]["Degenerate"]
+    assert all(r["Label"].endswith("(degenerate)") == bool(r["Degenerate"]) for r in rows)
+    (chart,) = sheet.charts
+    assert chart.series[0].x_column == "Label"
+    lines = [line for b in sheet.blocks for line in getattr(b, "lines", ())]
+    for r in flagged:
+        assert any(line.startswith(f"{r['Method']}: degenerate") for line in lines)

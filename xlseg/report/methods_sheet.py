@@ -33,9 +33,19 @@ def methods_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "third of the customers); usable results are listed first.",
         ]
     )
+    comparison = result.comparison.assign(
+        Label=[
+            f"{method} (degenerate)" if degenerate else method
+            for method, degenerate in zip(
+                result.comparison["Method"], result.comparison["Degenerate"], strict=True
+            )
+        ]
+    )
+    stack.text(["What each method found"], "heading")
+    stack.text([_finding(row) for row in comparison.to_dict("records")])
     table = stack.table(
         "xlseg_Methods",
-        result.comparison,
+        comparison,
         number_formats={
             "Clusters": "0",
             "Noise": "0",
@@ -49,10 +59,26 @@ def methods_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
     chart = ChartBlock(
         (stack.row, 0),
         "column",
-        "Mean silhouette by method",
+        "Mean silhouette by method (degenerate results labelled)",
         "Method",
         "Silhouette",
-        (Series("Silhouette", table.name, "Method", "Silhouette", colour="#70AD47"),),
+        (Series("Silhouette", table.name, "Label", "Silhouette", colour="#70AD47"),),
         size=(560, 300),
     )
     return SheetSpec(SHEET_PREFIX + "Methods", (*stack.blocks, chart), tab_colour="#A5A5A5")
+
+
+def _finding(row: dict) -> str:
+    """One sentence per method: what it found, or why it is unusable."""
+    method, clusters = row["Method"], int(row["Clusters"])
+    if row["Degenerate"]:
+        reason = row["Diagnosis"] if isinstance(row["Diagnosis"], str) else "see the table"
+        return f"{method}: degenerate, not usable as segments ({reason})."
+    noise = f", {int(row['Noise'])} customers left as noise" if row["Noise"] else ""
+    silhouette = row["Silhouette"]
+    quality = "" if silhouette != silhouette else f"; mean silhouette {silhouette:.3f}"
+    agreement = row["Adjusted Rand vs k-means"]
+    return (
+        f"{method}: {clusters} segments of {row['Sizes']} customers{noise}{quality}; "
+        f"agreement with k-means (adjusted Rand) {agreement:.2f}."
+    )
