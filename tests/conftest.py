@@ -29,15 +29,20 @@ def require_file(path: Path) -> Path:
     pytest.skip(message)
 
 
-def require_soffice() -> str:
-    """Path of LibreOffice's ``soffice``; skip without it (or fail under CI)."""
-    soffice = shutil.which("soffice")
-    if soffice is None:
-        message = "LibreOffice (soffice) is not installed"
+def require_tool(command: str, what: str) -> str:
+    """Path of ``command``; skip without it (or fail under CI, which installs it)."""
+    found = shutil.which(command)
+    if found is None:
+        message = f"{what} ({command}) is not installed"
         if os.environ.get("CI"):
             pytest.fail(message + " (CI is set, so this is a failure)")
         pytest.skip(message)
-    return soffice
+    return found
+
+
+def require_soffice() -> str:
+    """Path of LibreOffice's ``soffice``; skip without it (or fail under CI)."""
+    return require_tool("soffice", "LibreOffice")
 
 
 @pytest.fixture(scope="session")

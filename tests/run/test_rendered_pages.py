@@ -11,9 +11,7 @@ under CI, which installs them).
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -23,7 +21,7 @@ import pytest
 import xlsxwriter
 from matplotlib.image import imread
 
-from tests.conftest import require_soffice
+from tests.conftest import require_soffice, require_tool
 from xlseg.engine.sample import make_sample
 from xlseg.engine.segmentation import segment
 from xlseg.report.build import build_report
@@ -31,16 +29,6 @@ from xlseg.workbook.insert import insert_sheets
 from xlseg.workbook.xlsx_render import render_xlsx
 
 FAST = {"gap_refs": 10, "stability_seeds": 2, "n_init": 4}
-
-
-def require_pdftoppm() -> str:
-    found = shutil.which("pdftoppm")
-    if found is None:
-        message = "pdftoppm (poppler-utils) is not installed"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set, so this is a failure)")
-        pytest.skip(message)
-    return found
 
 
 def host_claiming(version: str) -> bytes:
@@ -93,7 +81,7 @@ def wine_source(wine_tables) -> bytes:
 
 
 def test_charts_render_the_same_in_hosts_of_excel_2007_and_2016(wine_source, tmp_path) -> None:
-    soffice, pdftoppm = require_soffice(), require_pdftoppm()
+    soffice, pdftoppm = require_soffice(), require_tool("pdftoppm", "poppler-utils")
     books = []
     for label, version in (("excel2007", "12.0000"), ("excel2016", "16.0300")):
         data, _ = insert_sheets(host_claiming(version), wine_source)
@@ -110,7 +98,7 @@ def test_charts_render_the_same_in_hosts_of_excel_2007_and_2016(wine_source, tmp
 
 
 def test_demo_and_winekmc_render_every_sheet(wine_source, tmp_path) -> None:
-    soffice, pdftoppm = require_soffice(), require_pdftoppm()
+    soffice, pdftoppm = require_soffice(), require_tool("pdftoppm", "poppler-utils")
     sample = make_sample(seed=0)
     demo = render_xlsx(build_report(segment(sample.offers, sample.transactions, **FAST)))
     books = []

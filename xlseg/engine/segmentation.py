@@ -23,6 +23,7 @@ from xlseg.engine.profiles import Profiles, profile_segments
 from xlseg.engine.segment_quality import SegmentQuality, assess_segments, with_quality_names
 from xlseg.engine.stability import (
     DEFAULT_RESAMPLES,
+    BootstrapFits,
     KStability,
     SegmentStability,
     assignment_stability,
@@ -291,23 +292,51 @@ def _bootstrap(
     ks = sorted(ks)
     fits = bootstrap_fits(x, ks, resamples=resamples, seed=seed)
     k_stability = assignment_stability(fits)
-    if chosen.n_clusters == 0:
-        stability = None
-    else:
-        params = {**extra, "metric": metric, "k_range": (selection.k_min, selection.k_max)}
-        stability = segment_stability(
-            x,
-            chosen.labels,
-            fits=fits,
-            method=method,
-            n_clusters=n_clusters,
-            resamples=resamples,
-            seed=seed,
-            method_params=params,
-        )
+    stability = chosen_stability(
+        x,
+        chosen,
+        method=method,
+        n_clusters=n_clusters,
+        seed=seed,
+        resamples=resamples,
+        method_params={**extra, "metric": metric, "k_range": (selection.k_min, selection.k_max)},
+        fits=fits,
+    )
     if progress:
         progress("bootstrap", 1, 1)
     return k_stability, stability
+
+
+def chosen_stability(
+    x,
+    chosen: Clustering,
+    *,
+    method: str,
+    n_clusters: int | None,
+    seed: int,
+    resamples: int,
+    method_params: Mapping[str, object],
+    fits: BootstrapFits | None = None,
+) -> SegmentStability | None:
+    """Bootstrap Jaccard of the chosen clustering's segments (None without segments).
+
+    The worksheet functions call it too, so a segment's flag, and the name that
+    carries it, is the same in a cell as in a run's sheets.
+    """
+    if chosen.n_clusters == 0 or resamples == 0:
+        return None
+    if fits is None:
+        fits = bootstrap_fits(x, [chosen.n_clusters], resamples=resamples, seed=seed)
+    return segment_stability(
+        x,
+        chosen.labels,
+        fits=fits,
+        method=method,
+        n_clusters=n_clusters,
+        resamples=resamples,
+        seed=seed,
+        method_params=dict(method_params),
+    )
 
 
 def _check_fixed_k(k: object, matrix: CustomerOfferMatrix) -> None:

@@ -45,8 +45,7 @@ from xlseg.engine.matrix import CustomerOfferMatrix, build_matrix
 from xlseg.engine.methods import METHODS, cluster
 from xlseg.engine.profiles import Profiles, profile_segments
 from xlseg.engine.segment_quality import assess_segments, with_quality_names
-from xlseg.engine.segmentation import SELF_SIZING_METHODS, segment
-from xlseg.engine.stability import bootstrap_fits, segment_stability
+from xlseg.engine.segmentation import SELF_SIZING_METHODS, chosen_stability, segment
 from xlseg.engine.tables import (
     SegmentationInput,
     TableSource,
@@ -538,25 +537,17 @@ def _segments(
 
 def _jaccard(x, chosen, method: str, seed: int) -> list[float] | None:
     """Each segment's bootstrap Jaccard, as `segment` computes it: flagged names must agree."""
-    if chosen.n_clusters == 0:
-        return None
-    resamples = int(SEGMENT_DEFAULTS["bootstrap_resamples"])
-    if resamples == 0:
-        return None
     k_range = (int(SEGMENT_DEFAULTS["k_min"]), int(SEGMENT_DEFAULTS["k_max"]))
-    n_clusters = None if method in SELF_SIZING_METHODS else chosen.n_clusters
-    fits = bootstrap_fits(x, [chosen.n_clusters], resamples=resamples, seed=seed)
-    stability = segment_stability(
+    stability = chosen_stability(
         x,
-        chosen.labels,
-        fits=fits,
+        chosen,
         method=method,
-        n_clusters=n_clusters,
-        resamples=resamples,
+        n_clusters=None if method in SELF_SIZING_METHODS else chosen.n_clusters,
         seed=seed,
+        resamples=int(SEGMENT_DEFAULTS["bootstrap_resamples"]),
         method_params={"metric": SEGMENT_DEFAULTS["metric"], "k_range": k_range},
     )
-    return stability.table["Bootstrap Jaccard"].tolist()
+    return None if stability is None else stability.table["Bootstrap Jaccard"].tolist()
 
 
 # --- the four answers --------------------------------------------------------------------
