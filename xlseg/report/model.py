@@ -327,12 +327,15 @@ class SheetSpec:
     freeze : (int, int) or None
         Top-left cell of the scrolling pane: rows above and columns left of
         it stay in view (a header row, the customer column).
+    hidden : bool
+        Hide the sheet's tab (the saved model: data for xlseg, not for reading).
     """
 
     name: str
     blocks: tuple[Block, ...]
     tab_colour: str | None = None
     freeze: Cell | None = None
+    hidden: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.startswith(SHEET_PREFIX):

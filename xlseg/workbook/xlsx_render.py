@@ -127,6 +127,8 @@ def _render_sheet(workbook: Workbook, spec: SheetSpec, formats: _Formats) -> Non
             raise TypeError(f"unknown block {type(block).__name__}")
     if spec.freeze is not None:
         worksheet.freeze_panes(*spec.freeze)
+    if spec.hidden:
+        worksheet.hide()
     # Printed (or exported to PDF), a sheet fits the page width, so charts
     # placed beside tables are not cut in half.
     worksheet.set_landscape()
