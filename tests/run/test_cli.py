@@ -48,8 +48,10 @@ OUTPUT_SHEETS = [
     "xlseg Profiles",
     "xlseg Methods",
     "xlseg Silhouette",
+    "xlseg Targeting",
+    "xlseg model",
 ]
-"""The six sheets every run writes, in order (from the issue)."""
+"""The sheets every run writes, in order: the six result sheets, targeting, the saved model."""
 
 BOOKKEEPING = {
     "[Content_Types].xml",

@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from xlseg.engine.drift import Drift, drift
 from xlseg.engine.model import SegmentModel, model_to_json
 from xlseg.engine.scoring import Scores, score
 from xlseg.report.build import build_scores_report
+from xlseg.report.model import Report
 from xlseg.report.scores_sheet import SCORES_SHEET
 from xlseg.run.paths import plan_paths
 from xlseg.run.score_paths import plan_export, plan_score
 from xlseg.settings import SETTINGS_SHEET, merge_settings, parse_settings
 from xlseg.workbook.insert import insert_sheets
 from xlseg.workbook.model_reading import read_model, read_previous_segmentation
-from xlseg.workbook.reading import FileBookReader, read_tables
+from xlseg.workbook.reading import BookReader, FileBookReader, read_tables
 from xlseg.workbook.verified_write import backup_path, write_verified
 from xlseg.workbook.xlsx_render import render_xlsx
 
@@ -76,25 +79,22 @@ def score_workbook(
     destination = plan_score(book, model_path, output)
     paths = plan_paths(Path(book), output=destination)
     model = read_model(Path(model_path))
-    reader = FileBookReader(paths.book)
-    from_sheet = parse_settings(
-        reader.settings(), where=f"file '{reader.file}', sheet '{SETTINGS_SHEET}'"
+    scored = score_book(
+        FileBookReader(paths.book),
+        model,
+        model_name=Path(model_path).name,
+        earlier=[
+            (path.name, read_previous_segmentation(path))
+            for path in dict.fromkeys([paths.book, Path(model_path)])
+        ],
+        options=options,
     )
-    given = {k: v for k, v in (options or {}).items() if v is not None}
-    settings = merge_settings(from_sheet, parse_settings(given, where="command line"))
-    tables = read_tables(
-        reader, transactions_sheet=settings["transactions_sheet"], require_offers=False
+    scores, change, previous_name, report = (
+        scored.scores,
+        scored.drift,
+        scored.previous,
+        scored.report,
     )
-    where = f"the model in file '{Path(model_path).name}'"
-    scores = score(model, tables.transactions, source=tables.transactions_source, model_where=where)
-
-    previous_name, change = _drift(paths.book, Path(model_path), model, scores)
-    source = (
-        f"Scored: file '{paths.book.name}', {tables.transactions_source.where()}; "
-        f"model from file '{Path(model_path).name}'"
-        + (f"; earlier segmentation from {previous_name}" if previous_name else "")
-    )
-    report = build_scores_report(scores, model, change, source)
     data, inserted = insert_sheets(paths.target, render_xlsx(report), replace_names=[SCORES_SHEET])
     written = write_verified(
         data,
@@ -116,28 +116,75 @@ def score_workbook(
     )
 
 
-def _drift(
-    book: Path, model_path: Path, model: SegmentModel, scores: Scores
-) -> tuple[str | None, Drift | None]:
-    """Drift against the book's earlier segmentation, else the model book's.
+@dataclass(frozen=True, eq=False)
+class ScoredBook:
+    """The scores of one workbook, the drift against its earlier segmentation, the report."""
 
-    An earlier segmentation whose segment names differ from the model's was
-    made by another model; comparing numbers across models would be
-    meaningless, so it is skipped.
+    scores: Scores
+    drift: Drift | None
+    previous: str | None
+    report: Report
+
+
+def score_book(
+    reader: BookReader,
+    model: SegmentModel,
+    *,
+    model_name: str,
+    earlier: Sequence[tuple[str, tuple[str, pd.DataFrame] | None]] = (),
+    options: Mapping[str, object] | None = None,
+) -> ScoredBook:
+    """Score the transactions of a workbook (saved or open in Excel) against ``model``.
+
+    Parameters
+    ----------
+    reader : BookReader
+        The workbook.
+    model : SegmentModel
+        The saved segments.
+    model_name : str
+        Where the model came from (a file name), for the sheet and messages.
+    earlier : sequence
+        ``(file name, read_previous_segmentation(...))`` candidates for drift,
+        first match wins: the scored book's own, then the model book's.
+    options : mapping, optional
+        ``transactions_sheet`` (wins over the book's settings sheet).
     """
-    for path in dict.fromkeys([book, model_path]):
-        found = read_previous_segmentation(path)
-        if found is None:
-            continue
-        sheet, previous = found
-        pairs = previous.dropna(subset=["Segment"])
-        known = dict(zip(model.segments, model.names, strict=True))
-        if all(
-            known.get(int(s)) == str(n)
-            for s, n in zip(pairs["Segment"], pairs["Segment name"], strict=True)
-        ):
-            return f"file '{path.name}', sheet '{sheet}'", drift(previous, scores, model)
-    return None, None
+    from_sheet = parse_settings(
+        reader.settings(), where=f"file '{reader.file}', sheet '{SETTINGS_SHEET}'"
+    )
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    settings = merge_settings(from_sheet, parse_settings(given, where="command line"))
+    tables = read_tables(
+        reader, transactions_sheet=settings["transactions_sheet"], require_offers=False
+    )
+    where = f"the model from '{model_name}'"
+    scores = score(model, tables.transactions, source=tables.transactions_source, model_where=where)
+    previous_name, change = None, None
+    for file, found in earlier:
+        if found is not None and _same_segments(found[1], model):
+            previous_name = f"file '{file}', sheet '{found[0]}'"
+            change = drift(found[1], scores, model)
+            break
+    source = f"Scored: {tables.transactions_source.where()}; model from '{model_name}'" + (
+        f"; earlier segmentation from {previous_name}" if previous_name else ""
+    )
+    report = build_scores_report(scores, model, change, source)
+    return ScoredBook(scores, change, previous_name, report)
+
+
+def _same_segments(previous: pd.DataFrame, model: SegmentModel) -> bool:
+    """Whether an earlier segmentation used the model's segments (same numbers, same names).
+
+    One made by another model numbers other segments; comparing those numbers
+    would be meaningless, so drift is then not shown.
+    """
+    known = dict(zip(model.segments, model.names, strict=True))
+    pairs = previous.dropna(subset=["Segment"])
+    return all(
+        known.get(int(s)) == str(n)
+        for s, n in zip(pairs["Segment"], pairs["Segment name"], strict=True)
+    )
 
 
 def export_model(book: Path, output: Path) -> Path:

@@ -69,7 +69,7 @@ def read_previous_segmentation(path: Path) -> tuple[str, pd.DataFrame] | None:
         rows = _sheet_rows(path, sheet)
         if rows is None:
             continue
-        table = _customer_table(rows)
+        table = customer_table(rows)
         if table is not None:
             return sheet, table
     return None
@@ -91,8 +91,11 @@ def _sheet_rows(path: Path, sheet: str) -> list[list[object]] | None:
         ) from None
 
 
-def _customer_table(rows: list[list[object]]) -> pd.DataFrame | None:
-    """The ``Customer | Segment | Segment name`` table below a sheet's title lines."""
+def customer_table(rows: list[list[object]]) -> pd.DataFrame | None:
+    """The ``Customer | Segment | Segment name`` table below a sheet's title lines.
+
+    Used on a saved file's cells and on a live sheet's values alike.
+    """
     for start, row in enumerate(rows):
         head = tuple(str(v).strip().casefold() for v in row[:3])
         if head == _PREVIOUS_HEADER:
