@@ -48,14 +48,21 @@ def model_book(offers: int, per_customer: float, target: Path) -> Path:
         start = time.perf_counter()
         sample = make_sample(5_000, offers, 8, offers_per_customer=per_customer, seed=0)
         result = segment(
-            sample.offers, sample.transactions, k=8, k_max=8, gap_refs=2, stability_seeds=1,
+            sample.offers,
+            sample.transactions,
+            k=8,
+            k_max=8,
+            gap_refs=2,
+            stability_seeds=1,
             n_init=3,
         )
         sheet = render_xlsx(Report((model_spec(build_model(result), "Settings: benchmark"),)))
         data, _ = insert_sheets(target, sheet)
         path.write_bytes(data)
-        print(f"  wrote {path.name} (8 segments x {offers:,} offers) in "
-              f"{time.perf_counter() - start:.1f} s")
+        print(
+            f"  wrote {path.name} (8 segments x {offers:,} offers) in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
     return path
 
 
@@ -65,8 +72,17 @@ def score_command(book: Path, model: Path) -> tuple[float, int, str]:
     output.unlink(missing_ok=True)
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "xlseg", "score", str(book), "--model", str(model),
-         "-o", str(output)],
+        [
+            sys.executable,
+            "-m",
+            "xlseg",
+            "score",
+            str(book),
+            "--model",
+            str(model),
+            "-o",
+            str(output),
+        ],
         capture_output=True,
         text=True,
     )

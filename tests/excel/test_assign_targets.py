@@ -112,9 +112,7 @@ def test_ribbon_assign_customers_writes_the_scores_sheet(wine, wine_path) -> Non
     sheet = book.sheets[SCORES_SHEET]
     cells = {(r, c): v for (r, c), v in sheet._cells.items()}
     header_row = next(r for (r, c), v in cells.items() if c == 1 and v == "Customer")
-    segments = {
-        cells[(r, 1)]: cells[(r, 2)] for r in range(header_row + 1, header_row + 101)
-    }
+    segments = {cells[(r, 1)]: cells[(r, 2)] for r in range(header_row + 1, header_row + 101)}
     expected = wine["result"].customers.set_index("Customer")["Segment"].astype(int)
     assert {k: int(v) for k, v in segments.items()} == expected.to_dict()
     assert any("0 of the 100 customers" in str(v) for v in cells.values())

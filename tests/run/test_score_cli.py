@@ -59,12 +59,11 @@ def scores_of(path: Path) -> pd.DataFrame:
 def sheet_states(path: Path) -> dict[str, str]:
     with zipfile.ZipFile(path) as package:
         text = package.read("xl/workbook.xml").decode()
-    return {
-        m["name"]: m["state"] or "visible"
-        for m in re.finditer(
-            r'<sheet name="(?P<name>[^"]+)"[^>]*?(?:state="(?P<state>\w+)")?[^>]*/>', text
-        )
-    }
+    states = {}
+    for element in re.findall(r"<sheet [^>]*>", text):
+        state = re.search(r'state="(\w+)"', element)
+        states[re.search(r'name="([^"]+)"', element)[1]] = state[1] if state else "visible"
+    return states
 
 
 @pytest.fixture(scope="module")

@@ -274,7 +274,9 @@ def centre_distances(X, centres: np.ndarray, distance: str) -> np.ndarray:
     |c|_1 - x.c)``, which is the ordinary Jaccard distance when ``c`` is 0/1.
     """
     X = sp.csr_matrix(X, dtype=np.float64)
-    centres = np.asarray(centres, dtype=np.float64)
+    # One memory layout whatever the model was read from: the sums run in the same
+    # order, so the same model gives bit-identical distances from a sheet or JSON.
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
     dots = np.asarray(X @ centres.T)
     x_sum = np.asarray(X.sum(axis=1)).ravel()[:, None]  # |x|_1 = |x|^2 for 0/1 rows
     c_sq = np.einsum("ij,ij->i", centres, centres)[None, :]
@@ -431,7 +433,8 @@ def model_from_rows(rows: Sequence[Sequence[object]], where: str) -> SegmentMode
         centres = np.array(
             [[float(v) for v in _padded(row, n_segments + 1)[1:]] for row in centre_rows],
             dtype=float,
-        ).T.reshape(n_segments, len(centre_rows))
+        )
+        centres = np.ascontiguousarray(centres.T.reshape(n_segments, len(centre_rows)))
         model = SegmentModel(
             method=str(fields["method"]),
             parameters=parameters,

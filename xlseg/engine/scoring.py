@@ -161,14 +161,18 @@ def score_inputs(
     known = columns >= 0
     taken_ids = pd.unique(frame["Offer"].to_numpy())
     model_ids = {i for i, t in zip(model.offer_ids, trained, strict=True) if t}
-    unknown = tuple(i for i in taken_ids if i not in model_ids)
+    unknown = tuple(_sorted(i for i in taken_ids if i not in model_ids))
     where = (source or TableSource("transactions")).where()
     if not known.any():
+        untrained = len(offers) - len(model_ids)
+        listed = (
+            f" (it lists {len(offers):,}; nobody took {untrained:,} of them)" if untrained else ""
+        )
         raise XlsegError(
             f"{where}: none of the {len(taken_ids):,} offers taken is among the "
-            f"{len(offers):,} offers of {model_where} (offers {_listing(taken_ids)} here, "
-            f"{_listing(offers)} there); score transactions of the same offers the model was "
-            "trained on"
+            f"{len(model_ids):,} offers {model_where} was trained on{listed}: offers "
+            f"{_listing(_sorted(taken_ids))} here, {_listing(_sorted(model_ids))} there; score "
+            "transactions of the offers the model was trained on, or re-fit it with 'xlseg run'"
         )
     rows, customers = pd.factorize(frame["Customer"], sort=True)
     n = len(customers)
@@ -230,6 +234,13 @@ def _distinct_per_customer(rows: np.ndarray, offers: np.ndarray, n: int) -> np.n
         return np.zeros(n, dtype=np.int64)
     pairs = pd.DataFrame({"row": rows, "offer": offers}).drop_duplicates()
     return np.bincount(pairs["row"].to_numpy(), minlength=n).astype(np.int64)
+
+
+def _sorted(ids) -> list:
+    """Offer ids in order: numbers first by value, then texts."""
+    return sorted(
+        ids, key=lambda i: (isinstance(i, str), i if not isinstance(i, str) else 0, str(i))
+    )
 
 
 def _listing(ids) -> str:
