@@ -66,8 +66,14 @@ def model_book(offers: int, per_customer: float, target: Path) -> Path:
     return path
 
 
-def score_command(book: Path, model: Path) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS bytes of the child, and its first stdout lines."""
+def score_command(book: Path, model: Path) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds and peak RSS bytes of the child, its first stdout lines.
+
+    On a machine shared with other jobs the wall time mostly measures the
+    wait for a core; the child's CPU time (user + system) is the work itself,
+    which a quiet machine turns into about the same wall time (the scoring
+    runs on one thread).
+    """
     output = book.with_name(book.stem + ".scored.xlsx")
     output.unlink(missing_ok=True)
     start = time.perf_counter()
@@ -87,10 +93,11 @@ def score_command(book: Path, model: Path) -> tuple[float, int, str]:
         text=True,
     )
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"xlseg score failed ({done.returncode}): {done.stderr.strip()}")
-    return seconds, peak, "\n".join(done.stdout.strip().splitlines()[:3])
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss * 1024, "\n".join(done.stdout.strip().splitlines()[:3])
 
 
 def assign_timings() -> tuple[float, float]:
@@ -128,14 +135,15 @@ def main() -> None:
         print(f"load average at start: {handle.read().split()[:3]}")
     large = workbook(args.customers, args.offers, args.per_customer)
     model = model_book(args.offers, args.per_customer, large)
-    seconds, peak, head = score_command(large, model)
+    seconds, cpu, peak, head = score_command(large, model)
     print(head)
     ok_time = "meets" if seconds <= TARGET_SECONDS else "MISSES"
+    ok_cpu = "meets" if cpu <= TARGET_SECONDS else "MISSES"
     ok_mem = "meets" if peak <= TARGET_BYTES else "MISSES"
     print(
         f"large workbook ({args.customers:,} customers x {args.offers:,} offers): xlseg score "
-        f"{seconds:.1f} s ({ok_time} the {TARGET_SECONDS:.0f} s target), peak memory "
-        f"{peak / 1024**3:.2f} GB ({ok_mem} the 2 GB target)"
+        f"{seconds:.1f} s wall ({ok_time} the {TARGET_SECONDS:.0f} s target), {cpu:.1f} s CPU "
+        f"({ok_cpu} it), peak memory {peak / 1024**3:.2f} GB ({ok_mem} the 2 GB target)"
     )
     if WINE.exists():
         first, again = assign_timings()
