@@ -16,18 +16,19 @@ one cell of text starting with ``#XLSEG``.
 Threading
 ---------
 ``SEGMENT_CLUSTER``, ``SEGMENT_KSCORES``, ``SEGMENT_PROFILE`` and
-``SEGMENT_TARGETS`` can take seconds the first time (the gap statistic fits k-means on ~100 reference data
-sets per K), so they use xlwings' ``async_mode="threading"``: the cell first
-shows ``#N/A waiting...`` while a worker thread computes; xlwings then
-re-enters the cell's formula (through ``Formula2`` when Excel has dynamic
-arrays, so the formula is not turned into an implicit-intersection ``@``
-formula), Excel recalculates it, xlwings answers from the result it kept and
-Excel spills it. Excel stays responsive meanwhile. Each later recalculation
-goes through the same two steps, but the second is answered by the memo of
-:mod:`xlseg.excel.worksheet_functions` in milliseconds. These four functions are also not
-run from the function wizard (``call_in_wizard=False``), so that typing their
-arguments does not start a computation. ``SEGMENT_MATRIX`` and
-``SEGMENT_ASSIGN`` (a nearest-centre lookup) are fast and synchronous.
+``SEGMENT_TARGETS`` can take seconds the first time (the gap statistic fits
+k-means on ~100 reference data sets per K), so they use xlwings'
+``async_mode="threading"``: the cell first shows ``#N/A waiting...`` while a
+worker thread computes; xlwings then re-enters the cell's formula (through
+``Formula2`` when Excel has dynamic arrays, so the formula is not turned into
+an implicit-intersection ``@`` formula), Excel recalculates it, xlwings answers
+from the result it kept and Excel spills it. Excel stays responsive meanwhile.
+Each later recalculation goes through the same two steps, but the second is
+answered by the memo of :mod:`xlseg.excel.worksheet_functions` in milliseconds.
+These four functions are also not run from the function wizard
+(``call_in_wizard=False``), so that typing their arguments does not start a
+computation. ``SEGMENT_MATRIX`` and ``SEGMENT_ASSIGN`` (a nearest-centre
+lookup) are fast and synchronous.
 
 Ranges
 ------
