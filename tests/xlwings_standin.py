@@ -242,6 +242,14 @@ class Sheet:
         return FreezePanes(self)
 
     @property
+    def visible(self) -> bool:
+        return getattr(self, "_visible", True)
+
+    @visible.setter
+    def visible(self, value: bool) -> None:
+        self._visible = value
+
+    @property
     def used_range(self) -> Range:
         if not self._cells:
             return Range(self, (1, 1), (1, 1))

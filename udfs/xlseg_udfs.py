@@ -1,4 +1,5 @@
-"""The worksheet functions ``=SEGMENT_CLUSTER``, ``_MATRIX``, ``_KSCORES`` and ``_PROFILE``.
+"""The worksheet functions ``=SEGMENT_CLUSTER``, ``_MATRIX``, ``_KSCORES``, ``_PROFILE``,
+``_ASSIGN`` and ``_TARGETS``.
 
 xlwings imports this module by the name given in its "UDF Modules" setting
 (``xlseg_udfs``) and its "Import Functions" button writes one VBA wrapper per
@@ -14,19 +15,20 @@ one cell of text starting with ``#XLSEG``.
 
 Threading
 ---------
-``SEGMENT_CLUSTER``, ``SEGMENT_KSCORES`` and ``SEGMENT_PROFILE`` can take
-seconds the first time (the gap statistic fits k-means on ~100 reference data
-sets per K), so they use xlwings' ``async_mode="threading"``: the cell first
-shows ``#N/A waiting...`` while a worker thread computes; xlwings then
-re-enters the cell's formula (through ``Formula2`` when Excel has dynamic
-arrays, so the formula is not turned into an implicit-intersection ``@``
-formula), Excel recalculates it, xlwings answers from the result it kept and
-Excel spills it. Excel stays responsive meanwhile. Each later recalculation
-goes through the same two steps, but the second is answered by the memo of
-:mod:`xlseg.excel.worksheet_functions` in milliseconds. These three functions are also not
-run from the function wizard (``call_in_wizard=False``), so that typing their
-arguments does not start a computation. ``SEGMENT_MATRIX`` is fast and
-synchronous.
+``SEGMENT_CLUSTER``, ``SEGMENT_KSCORES``, ``SEGMENT_PROFILE`` and
+``SEGMENT_TARGETS`` can take seconds the first time (the gap statistic fits
+k-means on ~100 reference data sets per K), so they use xlwings'
+``async_mode="threading"``: the cell first shows ``#N/A waiting...`` while a
+worker thread computes; xlwings then re-enters the cell's formula (through
+``Formula2`` when Excel has dynamic arrays, so the formula is not turned into
+an implicit-intersection ``@`` formula), Excel recalculates it, xlwings answers
+from the result it kept and Excel spills it. Excel stays responsive meanwhile.
+Each later recalculation goes through the same two steps, but the second is
+answered by the memo of :mod:`xlseg.excel.worksheet_functions` in milliseconds.
+These four functions are also not run from the function wizard
+(``call_in_wizard=False``), so that typing their arguments does not start a
+computation. ``SEGMENT_MATRIX`` and ``SEGMENT_ASSIGN`` (a nearest-centre
+lookup) are fast and synchronous.
 
 Ranges
 ------
@@ -124,4 +126,30 @@ def SEGMENT_PROFILE(transactions: Any, offers: Any, k: Any = None, method: Any =
     """Profile of each segment: size, share, top offers, strongest lifts and a description."""
     return worksheet_functions.answer(
         worksheet_functions.profile_table, transactions, offers, k, method
+    )
+
+
+@xw.func(category="xlseg")
+@xw.arg("transactions", ndim=2, err_to_str=True, doc=_TRANSACTIONS_DOC)
+@xw.arg(
+    "model",
+    ndim=2,
+    err_to_str=True,
+    doc="The saved model: the cells of the hidden 'xlseg model' sheet (e.g. "
+    "'xlseg model'!A:Z) or a defined name for them.",
+)
+def SEGMENT_ASSIGN(transactions: Any, model: Any) -> Any:
+    """Assign customers to a saved model's segments: Customer | Segment | name | distance."""
+    return worksheet_functions.answer(worksheet_functions.assign_table, transactions, model)
+
+
+@xw.func(category="xlseg", async_mode="threading", call_in_wizard=False)
+@xw.arg("transactions", ndim=2, err_to_str=True, doc=_TRANSACTIONS_DOC)
+@xw.arg("offers", ndim=2, err_to_str=True, doc=_OFFERS_DOC)
+@xw.arg("k", err_to_str=True, doc=_K_DOC)
+@xw.arg("top_n", err_to_str=True, doc="Offers proposed per customer (default 3, at most 50).")
+def SEGMENT_TARGETS(transactions: Any, offers: Any, k: Any = None, top_n: Any = None) -> Any:
+    """What each segment responds to, where to send new offers, and each customer's next offers."""
+    return worksheet_functions.answer(
+        worksheet_functions.targets_table, transactions, offers, k, top_n
     )

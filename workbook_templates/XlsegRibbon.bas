@@ -29,6 +29,10 @@ Sub OnRunAll(control As IRibbonControl)
     RunPython "import xlseg.ribbon; xlseg.ribbon.run_all()"
 End Sub
 
+Sub OnAssignCustomers(control As IRibbonControl)
+    RunPython "import xlseg.ribbon; xlseg.ribbon.assign_customers()"
+End Sub
+
 Sub OnSettings(control As IRibbonControl)
     RunPython "import xlseg.ribbon; xlseg.ribbon.settings()"
 End Sub

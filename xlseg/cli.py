@@ -136,6 +136,31 @@ def _addin_install(args: argparse.Namespace, bars: ProgressBars) -> int:
     return EXIT_OK
 
 
+def _score(args: argparse.Namespace, bars: ProgressBars) -> int:
+    from xlseg.run.score_paths import plan_score
+
+    plan_score(args.book, args.model, args.output)  # bad paths refused before the imports
+    from xlseg.run.scoring_run import score_lines, score_summary, score_workbook
+
+    options = {"transactions_sheet": args.transactions_sheet}
+    outcome = score_workbook(args.book, args.model, output=args.output, options=options)
+    if args.json:
+        print(json.dumps(score_summary(outcome), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(score_lines(outcome)))
+    return EXIT_OK
+
+
+def _model_export(args: argparse.Namespace, bars: ProgressBars) -> int:
+    from xlseg.run.score_paths import plan_export
+
+    plan_export(args.output)
+    from xlseg.run.scoring_run import export_model
+
+    print(f"wrote {export_model(args.book, args.output)}")
+    return EXIT_OK
+
+
 def _engine_options(args: argparse.Namespace) -> dict[str, object]:
     """Only the options the user gave: the workbook's settings sheet fills the rest."""
     options = {
@@ -324,6 +349,27 @@ def _parser() -> argparse.ArgumentParser:
     _add_engine_options(batch)
     _add_output_options(batch)
     batch.set_defaults(handler=_batch)
+
+    score = commands.add_parser("score", help="assign customers to a saved model's segments")
+    score.add_argument("book", type=Path, help="workbook (.xlsx or .xlsm) with transactions")
+    score.add_argument(
+        "--model", type=Path, required=True, help="workbook with an 'xlseg model' sheet, or .json"
+    )
+    score.add_argument(
+        "-o", "--output", type=Path, help="output workbook (default <name>.scored.xlsx)"
+    )
+    score.add_argument(
+        "--transactions-sheet", metavar="S", help="sheet or table with the transactions"
+    )
+    _add_output_options(score)
+    score.set_defaults(handler=_score)
+
+    model = commands.add_parser("model", help="work with a saved segmentation model")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    export = model_commands.add_parser("export", help="write a workbook's saved model as JSON")
+    export.add_argument("book", type=Path, help="workbook with an 'xlseg model' sheet")
+    export.add_argument("-o", "--output", type=Path, required=True, help="model.json to write")
+    export.set_defaults(handler=_model_export, quiet=True, json=False)
 
     addin = commands.add_parser("addin", help="build or install the Excel add-in")
     addin_commands = addin.add_subparsers(dest="addin_command", required=True)

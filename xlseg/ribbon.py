@@ -25,15 +25,21 @@ from typing import Any
 
 import xlwings as xw
 
+from xlseg.engine.model import model_from_rows
 from xlseg.errors import XlsegError
 from xlseg.excel.live_tables import LiveBookReader
 from xlseg.excel.live_writer import write_report_live, write_values
 from xlseg.report.build import build_report
+from xlseg.report.model_sheet import MODEL_SHEET
+from xlseg.report.scores_sheet import SCORES_SHEET
 from xlseg.report.sheet_names import SHEET_PREFIX
 from xlseg.run.book_analysis import analyse_book
+from xlseg.run.scoring_run import score_book
 from xlseg.settings import SETTINGS, SETTINGS_SHEET
+from xlseg.workbook.model_reading import SEGMENTS_SHEET, customer_table
 
 __all__ = [
+    "assign_customers",
     "build_matrix",
     "choose_k",
     "cluster",
@@ -77,6 +83,45 @@ def compare_methods(book: Any = None) -> None:
 def run_all(book: Any = None) -> None:
     """Ribbon "Run all": every output sheet, replacing all earlier ones."""
     _analyse(book, None)
+
+
+def assign_customers(book: Any = None) -> None:
+    """Ribbon "Assign customers": score the transactions against the workbook's saved model.
+
+    The model is the workbook's hidden ``xlseg model`` sheet (written by Run
+    all); the scores go to ``xlseg Scores``, replacing only an earlier scores
+    sheet, with drift against the earlier ``xlseg Scores`` or ``xlseg
+    Segments`` when they used the same segments.
+    """
+    book = _caller(book)
+    try:
+        rows = _sheet_values(book, MODEL_SHEET)
+        if rows is None:
+            raise XlsegError(
+                f"workbook '{book.name}': no sheet '{MODEL_SHEET}'; click Run all first, which "
+                "saves the segmentation model in the workbook"
+            )
+        model = model_from_rows(rows, f"workbook '{book.name}', sheet '{MODEL_SHEET}'")
+        earlier = []
+        for name in (SCORES_SHEET, SEGMENTS_SHEET):
+            values = _sheet_values(book, name)
+            table = None if values is None else customer_table(values)
+            earlier.append((book.name, None if table is None else (name, table)))
+        scored = score_book(LiveBookReader(book), model, model_name=book.name, earlier=earlier)
+        write_report_live(book, scored.report, sheets=[SCORES_SHEET])
+    except Exception as error:  # noqa: BLE001 - a ribbon button must end in a message box
+        _alert(book, error)
+
+
+def _sheet_values(book: Any, name: str) -> list[list[Any]] | None:
+    """All used cells of the sheet called ``name`` (case-insensitive) as rows; None without it."""
+    sheet = next((s for s in book.sheets if s.name.casefold() == name.casefold()), None)
+    if sheet is None:
+        return None
+    values = sheet.used_range.value
+    if not isinstance(values, list):
+        return [[values]]
+    return [row if isinstance(row, list) else [row] for row in values]
 
 
 def settings(book: Any = None) -> None:

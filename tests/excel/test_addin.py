@@ -40,9 +40,17 @@ RIBBON_TARGETS = {
     "profile_segments",
     "compare_methods",
     "run_all",
+    "assign_customers",
     "settings",
 }
-UDF_NAMES = ("SEGMENT_CLUSTER", "SEGMENT_MATRIX", "SEGMENT_KSCORES", "SEGMENT_PROFILE")
+UDF_NAMES = (
+    "SEGMENT_CLUSTER",
+    "SEGMENT_MATRIX",
+    "SEGMENT_KSCORES",
+    "SEGMENT_PROFILE",
+    "SEGMENT_ASSIGN",
+    "SEGMENT_TARGETS",
+)
 
 
 def lf(text: str) -> str:

@@ -87,7 +87,11 @@ def test_run_all_writes_what_the_file_writer_writes(run):
     assert live_sheets == ["OfferInformation", "Transactions", SETTINGS_SHEET, *file_sheets]
     for name in file_sheets:
         live, saved = live_grid(book.sheets[name]), file_grid(data, name)
+        # The model built again for this comparison has a later training time, hence checksum.
+        stamped = {r for (r, c), v in saved.items() if c == 0 and v in ("trained", "checksum")}
         for cell, value in saved.items():
+            if cell[0] in stamped and name == "xlseg model":
+                continue
             assert live[cell] == (pytest.approx(value) if isinstance(value, float) else value)
         assert all(str(live[c]).startswith(NOT_DRAWN_NOTE) for c in set(live) - set(saved))
     tables = [t.name for s in book.sheets for t in s.tables]
@@ -119,7 +123,7 @@ def test_rerun_replaces_output_and_keeps_a_user_sheet(cached, wine_path):
     ribbon.run_all(book)
     assert user._cells == {(1, 1): "my notes"} and not is_output_sheet(user)
     marked = [s.name for s in book.sheets if is_output_sheet(s)]
-    assert len(marked) == 7 and "xlseg Methods (2)" in marked
+    assert len(marked) == 9 and "xlseg Methods (2)" in marked
     assert book.sheet_names()[:4] == [
         "OfferInformation",
         "Transactions",

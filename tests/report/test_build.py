@@ -27,7 +27,17 @@ from xlseg.report.sheet_names import SHEET_PREFIX
 from xlseg.report.silhouette_plot import silhouette_plot_png
 from xlseg.workbook.xlsx_render import render_xlsx
 
-SHEETS = ("Summary", "Matrix", "K selection", "Segments", "Profiles", "Methods", "Silhouette")
+SHEETS = (
+    "Summary",
+    "Matrix",
+    "K selection",
+    "Segments",
+    "Profiles",
+    "Methods",
+    "Silhouette",
+    "Targeting",
+    "model",
+)
 K_HEADER = (
     "K",
     "SSE",

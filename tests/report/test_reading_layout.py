@@ -167,6 +167,8 @@ def test_columns_are_never_narrower_than_their_longest_shown_value(report) -> No
             for j, column in enumerate(table.columns):
                 if column in table.wrapped:
                     continue
+                if table.column_widths and table.column_widths[j] >= 60.0:
+                    continue  # capped: long text in a hidden data sheet
                 texts = [column] + [
                     shown(row[j], table.number_formats.get(column)) for row in table.rows
                 ]

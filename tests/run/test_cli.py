@@ -49,8 +49,10 @@ OUTPUT_SHEETS = [
     "xlseg Profiles",
     "xlseg Methods",
     "xlseg Silhouette",
+    "xlseg Targeting",
+    "xlseg model",
 ]
-"""The seven sheets every run writes, in order: the Summary first."""
+"""The sheets every run writes, in order: Summary, six result sheets, targeting, the model."""
 
 BOOKKEEPING = {
     "[Content_Types].xml",

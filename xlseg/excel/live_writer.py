@@ -234,6 +234,8 @@ def _write_sheet(
         _write_text(sheet, TextBlock((row, 0), tuple(dict.fromkeys(notes)), "note"))
     if spec.freeze is not None:
         sheet.freeze_panes.freeze_at(_cells(sheet, spec.freeze, spec.freeze))
+    if spec.hidden:
+        sheet.visible = False
     _page_setup(sheet, spec)
 
 

@@ -43,7 +43,9 @@ import pandas as pd
 from xlseg.engine.kselect import KSelection, select_k
 from xlseg.engine.matrix import CustomerOfferMatrix, build_matrix
 from xlseg.engine.methods import METHODS, cluster
+from xlseg.engine.model import SegmentModel, model_from_rows
 from xlseg.engine.profiles import Profiles, profile_segments
+from xlseg.engine.scoring import score_inputs
 from xlseg.engine.segment_quality import assess_segments, with_quality_names
 from xlseg.engine.segmentation import SELF_SIZING_METHODS, chosen_stability, segment
 from xlseg.engine.tables import (
@@ -54,6 +56,7 @@ from xlseg.engine.tables import (
     is_excel_error,
     load_tables,
 )
+from xlseg.engine.targeting import DEFAULT_TOP_N, MAX_TOP_N, target
 from xlseg.errors import XlsegError
 
 __all__ = [
@@ -66,6 +69,7 @@ __all__ = [
     "ResultCache",
     "Rows",
     "answer",
+    "assign_table",
     "cache_key",
     "cluster_table",
     "kscores_table",
@@ -76,6 +80,7 @@ __all__ = [
     "profile_table",
     "read_offers",
     "read_transactions",
+    "targets_table",
 ]
 
 logger = logging.getLogger(__name__)
@@ -739,3 +744,94 @@ def _lift_text(
     if kind == "number":
         return f"{attribute}: mean {inside:.3g} vs {overall:.3g}"
     return f"{attribute} = {value} (x{lift:.1f})"
+
+
+# --- saved models: assignment and targeting ---------------------------------------------
+
+ASSIGN_COLUMNS = ("Customer", "Segment", "Segment name", "Distance", "Confidence")
+
+
+def read_model_range(value: object) -> SegmentModel:
+    """The model in a range (the ``xlseg model`` sheet's cells, or a defined name for them).
+
+    Memoised on the cells, so the checksum is verified once per model.
+    """
+    rows = _trim(_as_rows(value))
+    if not rows:
+        raise XlsegError("the model range is empty: select the cells of the 'xlseg model' sheet")
+    key = cache_key("model", _frozen(rows))
+    return RESULTS.get_or_compute(key, lambda: model_from_rows(rows, "the model range"))
+
+
+def assign_table(transactions: object, model: object) -> tuple[tuple[Cell, ...], ...]:
+    """``Customer | Segment | Segment name | Distance | Confidence`` against a saved model.
+
+    The same rule as ``xlseg score``: the nearest saved segment under the
+    model's distance; customers none of whose offers the model knows get
+    "no basis" and blank numbers.
+    """
+    table = read_transactions(transactions)
+    saved = read_model_range(model)
+
+    def compute() -> tuple[tuple[Cell, ...], ...]:
+        inputs = load_tables(None, table.frame(), transactions_source=table.source, min_customers=1)
+        scores = score_inputs(saved, inputs, source=table.source, model_where="the model range")
+        frame = scores.table[list(ASSIGN_COLUMNS)]
+        rows: list[Sequence[object]] = [ASSIGN_COLUMNS]
+        rows.extend(frame.itertuples(index=False, name=None))
+        return _frozen(rows)
+
+    key = cache_key("assign", table.key, saved.checksum)
+    return RESULTS.get_or_compute(key, compute)
+
+
+def targets_table(
+    transactions: object, offers: object, k: object = None, top_n: object = None
+) -> tuple[tuple[Cell, ...], ...]:
+    """The targeting of a k-means segmentation: attributes per segment, new offers, customers.
+
+    Three blocks one below the other, a blank row apart: the attribute values
+    each segment responds to most; for offers nobody has taken, the segments
+    ranked by expected response (only when there are such offers); and each
+    customer's ``top_n`` untaken offers most taken by the customer's segment.
+    """
+    table = read_transactions(transactions)
+    if _is_blank_argument(offers):
+        raise XlsegError("the offers range is empty: select the offers table with its header row")
+    offer_table = read_offers(offers)
+    k_value = parse_k(k)
+    n = parse_whole_number(top_n, "top_n", DEFAULT_TOP_N, 1)
+    if n > MAX_TOP_N:
+        raise XlsegError(f"top_n must be at most {MAX_TOP_N}, not {n}")
+    seed = int(SEGMENT_DEFAULTS["seed"])
+
+    def compute() -> tuple[tuple[Cell, ...], ...]:
+        found = _segments(table, offer_table, k_value, "kmeans", seed)
+        inputs, matrix = _prepared(table, offer_table)
+        profiles = found.profiles
+        segments = [p.segment + 1 for p in profiles.segments if p.segment >= 0]
+        names = [p.name for p in profiles.segments if p.segment >= 0]
+        centres = profiles.take_up.iloc[:, : len(segments)].to_numpy().T
+        targeting = target(
+            centres,
+            profiles.lifts,
+            inputs.offers,
+            matrix.values,
+            found.labels,
+            list(matrix.customers),
+            segments,
+            names,
+            top_n=n,
+        )
+        rows: list[Sequence[object]] = []
+        for frame in (targeting.attributes, targeting.new_offers, targeting.customers):
+            if frame.empty and frame is targeting.new_offers:
+                continue
+            if rows:
+                rows.append(())
+            rows.append(tuple(frame.columns))
+            rows.extend(frame.itertuples(index=False, name=None))
+        return _frozen(rows)
+
+    key = cache_key("targets", table.key, offer_table.key, k_value, n, seed)
+    return RESULTS.get_or_compute(key, compute)

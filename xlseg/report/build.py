@@ -13,12 +13,18 @@ from xlseg.report.k_selection_sheet import k_selection_sheet
 from xlseg.report.matrix_sheet import matrix_sheet
 from xlseg.report.methods_sheet import methods_sheet
 from xlseg.report.model import Report
+from xlseg.report.model_sheet import model_sheet
 from xlseg.report.profiles_sheet import profiles_sheet
+from xlseg.report.scores_sheet import scores_sheet
 from xlseg.report.segments_sheet import segments_sheet
 from xlseg.report.silhouette_sheet import silhouette_sheet
 from xlseg.report.summary_sheet import summary_sheet
+from xlseg.report.targeting_sheet import targeting_sheet
 
 if TYPE_CHECKING:
+    from xlseg.engine.drift import Drift
+    from xlseg.engine.model import SegmentModel
+    from xlseg.engine.scoring import Scores
     from xlseg.engine.segmentation import SegmentationResult
 
 
@@ -33,9 +39,11 @@ def build_report(result: SegmentationResult) -> Report:
     Returns
     -------
     Report
-        Seven sheets, always in this order: ``xlseg Summary``, ``xlseg
+        Nine sheets, always in this order: ``xlseg Summary``, ``xlseg
         Matrix``, ``xlseg K selection``, ``xlseg Segments``, ``xlseg
-        Profiles``, ``xlseg Methods``, ``xlseg Silhouette``. Each starts with
+        Profiles``, ``xlseg Methods``, ``xlseg Silhouette``, ``xlseg
+        Targeting`` and the hidden ``xlseg model`` (the saved model that
+        ``xlseg score`` reads). Each starts with
         a title line and a line of the run's settings, so a sheet read on its
         own says where it came from.
     """
@@ -51,8 +59,21 @@ def build_report(result: SegmentationResult) -> Report:
             profiles_sheet(result, settings),
             methods_sheet(result, settings),
             silhouette_sheet(result, settings),
+            targeting_sheet(result, settings),
+            model_sheet(result, settings),
         )
     )
+
+
+def build_scores_report(
+    scores: Scores, model: SegmentModel, drift: Drift | None, source: str
+) -> Report:
+    """Describe the output of scoring: the ``xlseg Scores`` sheet.
+
+    ``source`` says where the transactions and the model came from; it is the
+    sheet's settings line.
+    """
+    return Report(sheets=(scores_sheet(scores, model, drift, source),))
 
 
 def _settings_line(result: SegmentationResult) -> str:

@@ -394,6 +394,8 @@ class SheetSpec:
     repeat_rows : (int, int) or None
         First and last 0-based rows printed at the top of every page (a long
         table's header).
+    hidden : bool
+        Hide the sheet's tab (the saved model: data for xlseg, not for reading).
     """
 
     name: str
@@ -401,6 +403,7 @@ class SheetSpec:
     tab_colour: str | None = None
     freeze: Cell | None = None
     repeat_rows: tuple[int, int] | None = None
+    hidden: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.startswith(SHEET_PREFIX):

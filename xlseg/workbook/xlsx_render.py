@@ -155,6 +155,8 @@ def _render_sheet(
             raise TypeError(f"unknown block {type(block).__name__}")
     if spec.freeze is not None:
         worksheet.freeze_panes(*spec.freeze)
+    if spec.hidden:
+        worksheet.hide()
     _page_setup(worksheet, spec)
 
 

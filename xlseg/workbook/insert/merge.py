@@ -8,6 +8,7 @@ later steps depend on the names and numbers earlier ones chose.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,11 @@ class InsertResult:
 
 
 def insert_sheets(
-    target: bytes | Path, source: bytes | Path, *, replace_previous: bool = True
+    target: bytes | Path,
+    source: bytes | Path,
+    *,
+    replace_previous: bool = True,
+    replace_names: Collection[str] | None = None,
 ) -> tuple[bytes, InsertResult]:
     """Insert every sheet of ``source`` at the end of ``target``.
 
@@ -76,6 +81,10 @@ def insert_sheets(
     replace_previous : bool, default True
         Remove the target's sheets carrying :data:`OUTPUT_MARKER` (written by
         an earlier run) first, with the parts only they use.
+    replace_names : collection of str, optional
+        Remove only the marked sheets of these names (case-insensitive, a
+        `` (2)`` suffix ignored), so that scoring a workbook replaces its
+        earlier scores and keeps the segmentation's sheets and model.
 
     Returns
     -------
@@ -93,17 +102,23 @@ def insert_sheets(
     """
     tgt = Package(target, "target")
     src = Package(source, "source")
-    return _Merge(tgt, src, replace_previous).run()
+    return _Merge(tgt, src, replace_previous, replace_names).run()
 
 
 class _Merge:
-    def __init__(self, tgt: Package, src: Package, replace_previous: bool) -> None:
+    def __init__(
+        self,
+        tgt: Package,
+        src: Package,
+        replace_previous: bool,
+        replace_names: Collection[str] | None = None,
+    ) -> None:
         self.tgt, self.src = tgt, src
         self.book = Workbook(tgt)
         self.src_book = Workbook(src)
         if not self.src_book.sheets:
             raise XlsegError(f"{src.label} holds no sheet to insert")
-        self.edit = WorkbookEdit(tgt, self.book, self.src_book, replace_previous)
+        self.edit = WorkbookEdit(tgt, self.book, self.src_book, replace_previous, replace_names)
         skip = {(tgt.workbook, rid) for rid in self.edit.removed_rids}
         self.removed_parts = orphaned_parts(tgt, skip)
         wb_rels = self.edit.rels

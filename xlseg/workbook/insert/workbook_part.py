@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -230,13 +230,27 @@ class WorkbookEdit:
         The source's workbook part.
     replace_previous : bool
         Whether the sheets carrying :data:`OUTPUT_MARKER` are removed.
+    replace_names : collection of str, optional
+        Remove only the marked sheets of these names (a `` (2)`` suffix ignored).
     """
 
     def __init__(
-        self, package: Package, book: Workbook, source_book: Workbook, replace_previous: bool
+        self,
+        package: Package,
+        book: Workbook,
+        source_book: Workbook,
+        replace_previous: bool,
+        replace_names: Collection[str] | None = None,
     ) -> None:
         self.package, self.book, self.source_book = package, book, source_book
         self.removed_positions = book.marked_positions() if replace_previous else []
+        if replace_names is not None:
+            wanted = {name.casefold() for name in replace_names}
+            self.removed_positions = [
+                i
+                for i in self.removed_positions
+                if re.sub(r" \(\d+\)$", "", book.sheets[i].name).casefold() in wanted
+            ]
         self.kept = [s for i, s in enumerate(book.sheets) if i not in self.removed_positions]
         self.rels = {r.id: r for r in package.rels(package.workbook)}
         self.removed_rids = {book.sheets[i].rid for i in self.removed_positions}
