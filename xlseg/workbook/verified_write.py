@@ -50,7 +50,7 @@ __all__ = [
 BACKUPS_KEPT = 3
 """Generations of backups kept beside a replaced file: ``.bak``, ``.bak2``, ``.bak3``."""
 
-_WRITE_PIECES = 4
+_WRITE_PIECES = 8
 """The new file is written in this many pieces (a crash can come between any two)."""
 
 _XML_EXTENSIONS = {"xml", "rels", "vml"}
@@ -223,11 +223,13 @@ def _keep_backup(real: Path) -> None:
                 os.fsync(out.fileno())
         shutil.copystat(real, temporary)
         checkpoint("backup: synced")
+        # Move the generations down only as far as the first free one, so that a
+        # gap left by a crash never costs the oldest backup.
         generations = backup_paths(real)
-        for newer, older in reversed(list(zip(generations, generations[1:], strict=False))):
-            if newer.exists():
-                os.replace(newer, older)
-                checkpoint("backup: generation moved down")
+        free = next((i for i, p in enumerate(generations) if not p.exists()), len(generations) - 1)
+        for i in range(free, 0, -1):
+            os.replace(generations[i - 1], generations[i])
+            checkpoint("backup: generation moved down")
         os.replace(temporary, generations[0])
         checkpoint("backup: renamed")
         _sync_folder(real.parent)
