@@ -62,7 +62,8 @@ class _Version(argparse.Action):
             number = version("xlseg")
         except PackageNotFoundError:
             number = "(not installed)"
-        parser.exit(message=f"xlseg {number}\n")
+        print(f"xlseg {number}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
