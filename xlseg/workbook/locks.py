@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -64,7 +63,7 @@ def lock_path(workbook: Path) -> Path:
 def temporary_name(destination: Path, kind: str) -> Path:
     """A fresh temporary path beside ``destination``: ``kind`` is ``new`` or ``bak``."""
     destination = Path(destination)
-    token = secrets.token_hex(4)
+    token = os.urandom(4).hex()
     return destination.with_name(
         f"{TEMP_PREFIX}{_host()}-{os.getpid()}-{token}.{kind}{destination.suffix.lower()}"
     )
