@@ -192,7 +192,8 @@ def _stale_record(path: Path) -> bool:
 def _record(fd: int) -> None:
     record = {"pid": os.getpid(), "host": _host(), "started": time.time()}
     os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, json.dumps(record).encode("utf-8"))
 
 
 def _release(path: Path, fd: int) -> None:
