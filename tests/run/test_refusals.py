@@ -132,3 +132,10 @@ def test_ignore_lock_goes_past_a_stale_excel_lock(book, capsys, monkeypatch, win
         assert len(package.namelist()) > len(original.namelist())  # the sheets were added
     assert book.with_name("WineKMC.bak.xlsx").is_file()
     assert book.with_name("~$WineKMC.xlsx").exists()  # not ours to delete
+
+
+def test_a_symbolic_link_loop_is_refused(book, tmp_path, capsys, tripwire):
+    (tmp_path / "a.xlsx").symlink_to(tmp_path / "b.xlsx")
+    (tmp_path / "b.xlsx").symlink_to(tmp_path / "a.xlsx")
+    line = refusal(capsys, "run", book, "-o", tmp_path / "a.xlsx")
+    assert "a.xlsx" in line and "loops" in line

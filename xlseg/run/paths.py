@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlseg.errors import XlsegError
-from xlseg.workbook.file_checks import check_not_open_in_excel, check_workbook_file
+from xlseg.workbook.file_checks import check_not_open_in_excel, check_workbook_file, real_path
 from xlseg.workbook.locks import run_lock
 from xlseg.workbook.verified_write import check_replaceable
 
@@ -86,7 +86,7 @@ def plan_paths(
             f"file '{destination.name}': the output must keep the extension of "
             f"'{target.name}' ({target.suffix}), since the parts are copied from it"
         )
-    for path in dict.fromkeys([target, destination, destination.resolve()]):
+    for path in dict.fromkeys([target, destination, real_path(destination)]):
         check_not_open_in_excel(path, ignore_lock=ignore_lock)
     real = check_replaceable(destination)
     return RunPaths(book=Path(book), target=target, destination=destination, real_destination=real)

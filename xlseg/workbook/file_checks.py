@@ -28,6 +28,7 @@ __all__ = [
     "check_writable",
     "describe_age",
     "find_office_lock",
+    "real_path",
 ]
 
 OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -95,6 +96,20 @@ def check_workbook_file(path: Path) -> None:
 
 def _looks_like_text(head: bytes) -> bool:
     return bool(head) and all(32 <= b < 127 or b in b"\t\r\n" or b >= 0x80 for b in head)
+
+
+def real_path(path: Path) -> Path:
+    """``path`` with every symbolic link resolved: the file that is actually written.
+
+    Raises
+    ------
+    XlsegError
+        If the links form a loop.
+    """
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:
+        raise XlsegError(f"file '{path}' is a symbolic link that loops back on itself") from exc
 
 
 def check_writable(path: Path) -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from xlseg.errors import XlsegError
-from xlseg.workbook.file_checks import check_not_open_in_excel, check_writable
+from xlseg.workbook.file_checks import check_not_open_in_excel, check_writable, real_path
 from xlseg.workbook.locks import temporary_name
 
 __all__ = [
@@ -92,7 +92,7 @@ def check_replaceable(destination: Path) -> Path:
         A read-only file or folder, a missing folder, a hard-linked file, or a
         destination that is a folder.
     """
-    real = Path(destination).resolve()
+    real = real_path(destination)
     if real.is_dir():
         raise XlsegError(f"'{destination}' is a folder; give the name of a workbook file")
     check_writable(real)
