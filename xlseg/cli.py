@@ -1,8 +1,12 @@
 """The ``xlseg`` command: segment saved workbooks with no Excel present.
 
 Thin by design: parse arguments, call `xlseg.run.workbook_run.run_workbook` (or
-the add-in builder), print a summary. Exit codes: 0 done, 2 bad input or
-usage (one plain line naming file, sheet, row and column), 1 unexpected error.
+the add-in builder), print a summary. One function per subcommand (``_run``,
+``_batch``, ...), each registered by its own ``_add_*_command``. Exit codes
+(:data:`EXIT_CODES`, listed in ``--help``): 0 done, 2 bad input or usage (one
+plain line naming file, sheet, row and column), 1 unexpected error or a batch
+with failures. Paths, file kinds and locks are checked before the engine is
+imported, so a refusal takes a fraction of a second.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -23,100 +28,218 @@ from xlseg.settings import GAP_REFERENCE_CHOICES, METHOD_CHOICES, METRIC_CHOICES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
+EXIT_CODES = """exit codes:
+  0  done
+  1  an unexpected error (set XLSEG_DEBUG=1 to see the traceback), or a batch
+     in which at least one workbook failed
+  2  bad input or usage: one line naming the file, sheet, row and column;
+     nothing was written"""
+
+
+class _UsageError(Exception):
+    """A command line argparse rejects, raised instead of exiting so ``--json`` can answer."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(self, message)
+
+
+class _Version(argparse.Action):
+    """``--version``: looks the version up only when asked, to keep the start fast."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print xlseg's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("xlseg")
+        except PackageNotFoundError:
+            number = "(not installed)"
+        print(f"xlseg {number}")
+        parser.exit()
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (the console script exits with it)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as error:
+        error.parser.print_usage(sys.stderr)
+        print(f"{error.parser.prog}: error: {error}", file=sys.stderr)
+        if "--json" in argv:
+            _print_json({"error": str(error), "exit_code": EXIT_BAD_INPUT, "kind": "usage"})
+        return EXIT_BAD_INPUT
     bars = ProgressBars(enabled=False if args.quiet or args.json else None)
     try:
         return args.handler(args, bars)
     except XlsegError as error:
-        print(f"xlseg: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(args, str(error), EXIT_BAD_INPUT, "bad input", "error")
     except Exception as error:  # noqa: BLE001 - the command's last line of defence
         if os.environ.get("XLSEG_DEBUG"):
             traceback.print_exc()
-        print(
-            f"xlseg: unexpected error: {type(error).__name__}: {error} "
-            "(set XLSEG_DEBUG=1 to see the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+        message = f"{type(error).__name__}: {error}"
+        return _fail(args, message, EXIT_FAILED, "unexpected", "unexpected error")
     finally:
         bars.close()
+
+
+def _fail(args: argparse.Namespace, message: str, code: int, kind: str, label: str) -> int:
+    """One line on stderr, and with ``--json`` the same as an object on stdout."""
+    hint = " (set XLSEG_DEBUG=1 to see the traceback)" if code == EXIT_FAILED else ""
+    print(f"xlseg: {label}: {message}{hint}", file=sys.stderr)
+    if args.json:
+        _print_json({"error": message, "exit_code": code, "kind": kind})
+    return code
+
+
+def _print_json(payload: object) -> None:
+    print(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
 def _run(args: argparse.Namespace, bars: ProgressBars) -> int:
     from xlseg.run.paths import plan_paths
 
-    # Bad paths are refused here, before the engine's imports take their seconds.
-    plan_paths(args.book, output=args.output, in_place=args.in_place, into=args.into)
-    from xlseg.run.workbook_run import run_workbook
-
-    outcome = run_workbook(
+    # Bad paths and locks are refused here, before the engine's imports take their seconds.
+    paths = plan_paths(
         args.book,
         output=args.output,
         in_place=args.in_place,
         into=args.into,
-        options=_engine_options(args),
-        progress=bars,
+        ignore_lock=args.ignore_lock,
     )
+    with paths.lock():
+        from xlseg.run.workbook_run import run_workbook
+
+        outcome = run_workbook(
+            args.book,
+            output=args.output,
+            in_place=args.in_place,
+            into=args.into,
+            options=_engine_options(args),
+            progress=bars,
+            ignore_lock=args.ignore_lock,
+        )
     _report([outcome], [], args)
     return EXIT_OK
 
 
+def _batch_books(paths: Sequence[Path]) -> list[Path]:
+    """The workbooks named, a folder standing for the workbooks directly in it.
+
+    Within a folder, xlseg's own outputs and backups, Office lock files and
+    hidden files are left out, so that a rerun does not segment its outputs.
+    """
+    from xlseg.run.paths import OUTPUT_SUFFIX
+    from xlseg.workbook.file_checks import WORKBOOK_SUFFIXES
+
+    books: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            books.append(path)
+            continue
+        found = sorted(
+            entry
+            for entry in path.iterdir()
+            if entry.suffix.lower() in WORKBOOK_SUFFIXES
+            and entry.is_file()
+            and not entry.name.startswith(("~$", "."))
+            and not entry.stem.endswith(OUTPUT_SUFFIX)
+            and not re.search(r"\.bak\d*$", entry.stem)
+        )
+        if not found:
+            raise XlsegError(f"folder '{path}' holds no .xlsx or .xlsm workbook")
+        books.extend(found)
+    return books
+
+
 def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
     from xlseg.run.paths import default_output
+
+    books = _batch_books(args.books)
+    if args.output_dir:
+        try:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise XlsegError(
+                f"cannot create the output folder '{args.output_dir}': {exc.strerror}"
+            ) from exc
     from xlseg.run.workbook_run import run_workbook
 
-    if args.output_dir:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
     outcomes, failures = [], []
     written: dict[Path, Path] = {}
-    for done, book in enumerate(args.books):
-        bars("batch", done, len(args.books))
+    for done, book in enumerate(books):
+        bars("batch", done, len(books))
+        failure = None
         output = args.output_dir / default_output(book).name if args.output_dir else None
         # Two books of the same name from different folders must not overwrite
         # each other's output in DIR (nor the same book given twice).
         planned = (output or default_output(book)).resolve()
         if planned in written:
-            failures.append(
-                (
-                    book,
-                    f"its output '{planned.name}' would overwrite the output of "
-                    f"'{written[planned]}' written earlier in this batch; skipped",
+            failure = (
+                f"its output '{planned.name}' would overwrite the output of "
+                f"'{written[planned]}' written earlier in this batch; skipped"
+            )
+        else:
+            try:
+                outcomes.append(
+                    run_workbook(
+                        book,
+                        output=output,
+                        options=_engine_options(args),
+                        progress=bars,
+                        ignore_lock=args.ignore_lock,
+                    )
                 )
-            )
-            continue
-        try:
-            outcomes.append(
-                run_workbook(book, output=output, options=_engine_options(args), progress=bars)
-            )
-            written[planned] = book
-        except XlsegError as error:
-            failures.append((book, str(error)))
-        except Exception as error:  # noqa: BLE001 - one bad workbook must not stop the batch
-            failures.append((book, f"unexpected error: {type(error).__name__}: {error}"))
-    bars("batch", len(args.books), len(args.books))
+                written[planned] = book
+            except XlsegError as error:
+                failure = str(error)
+            except Exception as error:  # noqa: BLE001 - one bad workbook must not stop the batch
+                failure = f"unexpected error: {type(error).__name__}: {error}"
+        if failure is not None:
+            failures.append((book, failure))
+            # As it happens, on stderr, whatever stdout holds (a table, JSON, nothing).
+            print(f"xlseg: error: {book}: {failure}", file=sys.stderr)
+    bars("batch", len(books), len(books))
     _report(outcomes, failures, args)
     return EXIT_FAILED if failures else EXIT_OK
 
 
 def _demo(args: argparse.Namespace, bars: ProgressBars) -> int:
-    from xlseg.engine.sample import make_sample
-    from xlseg.run.workbook_run import run_workbook
-    from xlseg.workbook.sample_book import write_sample_workbook
+    from xlseg.workbook.file_checks import check_not_open_in_excel
+    from xlseg.workbook.locks import run_lock
+    from xlseg.workbook.verified_write import check_replaceable
 
     path = args.output
     if path.suffix.lower() != ".xlsx":
         raise XlsegError(f"file '{path}': the demo workbook must be an .xlsx file")
-    sample = make_sample(seed=0 if args.seed is None else args.seed)
-    with tempfile.TemporaryDirectory() as folder:
-        book = write_sample_workbook(sample, Path(folder) / path.name)
-        outcome = run_workbook(book, output=path, options=_engine_options(args), progress=bars)
+    check_not_open_in_excel(path, ignore_lock=args.ignore_lock)
+    with run_lock(check_replaceable(path)):
+        from xlseg.engine.sample import make_sample
+        from xlseg.run.workbook_run import run_workbook
+        from xlseg.workbook.sample_book import write_sample_workbook
+
+        sample = make_sample(seed=0 if args.seed is None else args.seed)
+        with tempfile.TemporaryDirectory() as folder:
+            book = write_sample_workbook(sample, Path(folder) / path.name)
+            outcome = run_workbook(
+                book,
+                output=path,
+                options=_engine_options(args),
+                progress=bars,
+                ignore_lock=args.ignore_lock,
+            )
     # The sample now lives in the output; the temporary copy analysed is gone.
-    _report([dataclasses.replace(outcome, book=path)], [], args)
+    outcome = dataclasses.replace(outcome, book=path)
+    _report([outcome], [], args, source=f"the embedded sample ({len(sample.membership)} customers)")
     return EXIT_OK
 
 
@@ -180,7 +303,10 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _summary(outcome) -> dict[str, object]:
+    from xlseg.report.summary_sheet import summary_lines
+
     result = outcome.result
+    flags = {q.segment: q.flag for q in result.segment_quality}
     return {
         "book": str(outcome.book),
         "output": str(outcome.output),
@@ -194,16 +320,22 @@ def _summary(outcome) -> dict[str, object]:
                 "name": p.name,
                 "customers": p.size,
                 "share": round(p.share, 4),
+                "quality": flags.get(p.segment),
             }
             for p in result.profiles.segments
         ],
+        "summary": summary_lines(result),
         "sheets": list(outcome.sheets),
         "replaced": list(outcome.replaced),
         "notes": list(result.notes),
     }
 
 
-def _report(outcomes, failures, args: argparse.Namespace) -> None:
+def _report(outcomes, failures, args: argparse.Namespace, source: str | None = None) -> None:
+    """The summary on stdout: JSON with ``--json``, nothing with ``--quiet``, else text.
+
+    ``source`` names what was analysed when it is not ``outcome.book`` (the demo).
+    """
     if args.json:
         summaries = [_summary(o) for o in outcomes]
         if isinstance(getattr(args, "books", None), list):
@@ -213,23 +345,28 @@ def _report(outcomes, failures, args: argparse.Namespace) -> None:
             }
         else:
             payload = summaries[0]
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        _print_json(payload)
+        return
+    if args.quiet:
         return
     for outcome in outcomes:
-        _print_outcome(outcome)
+        _print_outcome(outcome, source)
     if isinstance(getattr(args, "books", None), list):
         _print_batch_table(outcomes, failures)
 
 
-def _print_outcome(outcome) -> None:
+def _print_outcome(outcome, source: str | None = None) -> None:
     result = outcome.result
     selection = result.k_selection
-    print(f"{outcome.book} -> {outcome.output}")
+    from xlseg.report.summary_sheet import summary_lines  # the result has loaded pandas
+
+    print(f"{source or outcome.book} -> {outcome.output}")
     print(
         f"  K = {result.k} ({result.clustering.method}); recommended K = "
         f"{selection.recommended_k}; structure: {selection.structure}"
     )
-    print(f"  {selection.verdict}")
+    for line in summary_lines(result):  # the Summary sheet's own words
+        print(f"  {line}")
     for profile in result.profiles.segments:
         label = f"Segment {profile.segment + 1}" if profile.segment >= 0 else "Noise"
         print(f"  {label:<11} {profile.name:<32} {profile.size:>7} customers ({profile.share:.0%})")
@@ -237,7 +374,7 @@ def _print_outcome(outcome) -> None:
     if outcome.replaced:
         print(f"  replaced earlier xlseg sheets: {', '.join(outcome.replaced)}")
     if outcome.backup is not None:
-        print(f"  backup of the original: {outcome.backup}")
+        print(f"  backup of the file it replaced: {outcome.backup}")
 
 
 def _print_batch_table(outcomes, failures) -> None:
@@ -301,18 +438,35 @@ def _add_engine_options(parser: argparse.ArgumentParser, *, sheets: bool = True)
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="xlseg",
-        description="Customer segmentation for Excel workbooks, without Excel.",
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON summary (or error object) on stdout"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (and --json)"
+    )
 
-    demo = commands.add_parser("demo", help="write the sample workbook and segment it")
+
+def _add_lock_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ignore-lock",
+        action="store_true",
+        help="write although an Excel (~$name) or LibreOffice (.~lock.name#) lock file is "
+        "present: only for a lock left behind by a crash",
+    )
+
+
+def _subparser(commands, name: str, help_text: str) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_demo_command(commands) -> None:
+    demo = _subparser(commands, "demo", "write the sample workbook and segment it")
     demo.add_argument(
         "-o",
         "--output",
@@ -322,9 +476,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_engine_options(demo, sheets=False)
     _add_output_options(demo)
+    _add_lock_option(demo)
     demo.set_defaults(handler=_demo)
 
-    run = commands.add_parser("run", help="segment one workbook")
+
+def _add_run_command(commands) -> None:
+    run = _subparser(commands, "run", "segment one workbook")
     run.add_argument(
         "book", type=Path, help="workbook (.xlsx or .xlsm) with offers and transactions"
     )
@@ -341,16 +498,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_engine_options(run)
     _add_output_options(run)
+    _add_lock_option(run)
     run.set_defaults(handler=_run)
 
-    batch = commands.add_parser("batch", help="segment many workbooks; bad ones are skipped")
-    batch.add_argument("books", type=Path, nargs="+", help="workbooks")
+
+def _add_batch_command(commands) -> None:
+    batch = _subparser(commands, "batch", "segment many workbooks; bad ones are skipped")
+    batch.add_argument(
+        "books",
+        type=Path,
+        nargs="+",
+        metavar="BOOK_OR_FOLDER",
+        help="workbooks, or folders standing for the workbooks in them",
+    )
     batch.add_argument("-o", "--output-dir", type=Path, help="folder for the outputs")
     _add_engine_options(batch)
     _add_output_options(batch)
+    _add_lock_option(batch)
     batch.set_defaults(handler=_batch)
 
-    score = commands.add_parser("score", help="assign customers to a saved model's segments")
+
+def _add_score_command(commands) -> None:
+    score = _subparser(commands, "score", "assign customers to a saved model's segments")
     score.add_argument("book", type=Path, help="workbook (.xlsx or .xlsm) with transactions")
     score.add_argument(
         "--model", type=Path, required=True, help="workbook with an 'xlseg model' sheet, or .json"
@@ -362,16 +531,21 @@ def _parser() -> argparse.ArgumentParser:
         "--transactions-sheet", metavar="S", help="sheet or table with the transactions"
     )
     _add_output_options(score)
+    _add_lock_option(score)
     score.set_defaults(handler=_score)
 
-    model = commands.add_parser("model", help="work with a saved segmentation model")
+
+def _add_model_command(commands) -> None:
+    model = _subparser(commands, "model", "work with a saved segmentation model")
     model_commands = model.add_subparsers(dest="model_command", required=True)
-    export = model_commands.add_parser("export", help="write a workbook's saved model as JSON")
+    export = _subparser(model_commands, "export", "write a workbook's saved model as JSON")
     export.add_argument("book", type=Path, help="workbook with an 'xlseg model' sheet")
     export.add_argument("-o", "--output", type=Path, required=True, help="model.json to write")
     export.set_defaults(handler=_model_export, quiet=True, json=False)
 
-    addin = commands.add_parser("addin", help="build or install the Excel add-in")
+
+def _add_addin_command(commands) -> None:
+    addin = _subparser(commands, "addin", "build or install the Excel add-in")
     addin_commands = addin.add_subparsers(dest="addin_command", required=True)
     build = addin_commands.add_parser("build", help="build xlseg.xlam and the template workbook")
     build.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="folder")
@@ -379,4 +553,21 @@ def _parser() -> argparse.ArgumentParser:
     install = addin_commands.add_parser("install", help="copy the add-in where Excel loads it")
     install.add_argument("--addin", type=Path, help="built add-in (default: build one)")
     install.set_defaults(handler=_addin_install, quiet=True, json=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="xlseg",
+        description="Customer segmentation for Excel workbooks, without Excel.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action=_Version)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_demo_command(commands)
+    _add_run_command(commands)
+    _add_batch_command(commands)
+    _add_score_command(commands)
+    _add_model_command(commands)
+    _add_addin_command(commands)
     return parser

@@ -2,14 +2,17 @@
 
 The engine reports ``progress(step, done, total)``; this turns those calls into
 one tqdm bar per step. Bars are off with ``--quiet`` and when stderr is not a
-terminal, so logs and pipes stay clean.
+terminal, so logs and pipes stay clean. tqdm is imported with the first bar:
+the command's refusals and ``--help`` do not pay its tenth of a second.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 STEP_LABELS = {
     "gap": "gap statistic references",
@@ -31,6 +34,8 @@ class ProgressBars:
             return
         bar = self._bars.get(step)
         if bar is None:
+            from tqdm import tqdm
+
             bar = tqdm(total=total, desc=STEP_LABELS.get(step, step), file=sys.stderr, leave=False)
             self._bars[step] = bar
         bar.update(done - bar.n)
