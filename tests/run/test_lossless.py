@@ -31,7 +31,7 @@ from xlseg.cli import main
 from xlseg.workbook.locks import TEMP_PREFIX
 from xlseg.workbook.verified_write import backup_paths
 
-OUTPUT_SHEETS = 6
+OUTPUT_SHEETS = 9  # Summary, six result sheets, Targeting, the hidden model
 BOOKKEEPING = {"[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels"}
 BOOKKEEPING |= {"xl/styles.xml", "docProps/app.xml"}
 POSIX = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL (POSIX)")
@@ -87,7 +87,7 @@ def parts(path: Path) -> dict[str, bytes]:
 
 
 def is_complete_output(path: Path, original: Path) -> bool:
-    """``path`` is the workbook ``original`` plus the six sheets, its parts intact."""
+    """``path`` is the workbook ``original`` plus the output sheets, its parts intact."""
     try:
         after = parts(path)
         names = sheet_names(path)
@@ -193,7 +193,7 @@ def test_in_place_writes_through_a_symbolic_link(book, tmp_path, capsys):
     code, _, err = run(capsys, "run", link, "--in-place", "-q")
     assert code == 0, err
     assert link.is_symlink() and link.resolve() == real.resolve()
-    assert len(sheet_names(real)) == len(sheet_names(tmp_path / "WineKMC.bak.xlsx")) + 6
+    assert len(sheet_names(real)) == len(sheet_names(tmp_path / "WineKMC.bak.xlsx")) + OUTPUT_SHEETS
     assert (tmp_path / "WineKMC.bak.xlsx").read_bytes() == original
     assert not (tmp_path / "link.bak.xlsx").exists()
 

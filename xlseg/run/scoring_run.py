@@ -78,30 +78,35 @@ def score_workbook(
     """
     destination = plan_score(book, model_path, output)
     paths = plan_paths(Path(book), output=destination)
-    model = read_model(Path(model_path))
-    scored = score_book(
-        FileBookReader(paths.book),
-        model,
-        model_name=Path(model_path).name,
-        earlier=[
-            (path.name, read_previous_segmentation(path))
-            for path in dict.fromkeys([paths.book, Path(model_path)])
-        ],
-        options=options,
-    )
-    scores, change, previous_name, report = (
-        scored.scores,
-        scored.drift,
-        scored.previous,
-        scored.report,
-    )
-    data, inserted = insert_sheets(paths.target, render_xlsx(report), replace_names=[SCORES_SHEET])
-    written = write_verified(
-        data,
-        paths.destination,
-        untouched_parts=inserted.untouched_parts,
-        backup=paths.replaces_target,
-    )
+    with paths.lock():
+        model = read_model(Path(model_path))
+        scored = score_book(
+            FileBookReader(paths.book),
+            model,
+            model_name=Path(model_path).name,
+            earlier=[
+                (path.name, read_previous_segmentation(path))
+                for path in dict.fromkeys([paths.book, Path(model_path)])
+            ],
+            options=options,
+        )
+        scores, change, previous_name, report = (
+            scored.scores,
+            scored.drift,
+            scored.previous,
+            scored.report,
+        )
+        data, inserted = insert_sheets(
+            paths.target, render_xlsx(report), replace_names=[SCORES_SHEET]
+        )
+        replaces = paths.real_destination.exists()
+        written = write_verified(
+            data,
+            paths.destination,
+            untouched_parts=inserted.untouched_parts,
+            backup=True,
+            new_sheets=inserted.sheets,
+        )
     return ScoreOutcome(
         book=Path(book),
         model_path=Path(model_path),
@@ -112,7 +117,7 @@ def score_workbook(
         previous=previous_name,
         sheets=inserted.sheets,
         replaced=inserted.replaced,
-        backup=backup_path(paths.destination) if paths.replaces_target else None,
+        backup=backup_path(paths.real_destination) if replaces else None,
     )
 
 
