@@ -19,7 +19,12 @@ from pathlib import Path
 
 from xlseg.errors import XlsegError
 from xlseg.run.progress import ProgressBars
-from xlseg.settings import GAP_REFERENCE_CHOICES, METHOD_CHOICES, METRIC_CHOICES
+from xlseg.settings import (
+    GAP_REFERENCE_CHOICES,
+    METHOD_CHOICES,
+    METRIC_CHOICES,
+    parse_settings,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -111,10 +116,11 @@ def _demo(args: argparse.Namespace, bars: ProgressBars) -> int:
     path = args.output
     if path.suffix.lower() != ".xlsx":
         raise XlsegError(f"file '{path}': the demo workbook must be an .xlsx file")
+    options = _engine_options(args)
     sample = make_sample(seed=0 if args.seed is None else args.seed)
     with tempfile.TemporaryDirectory() as folder:
         book = write_sample_workbook(sample, Path(folder) / path.name)
-        outcome = run_workbook(book, output=path, options=_engine_options(args), progress=bars)
+        outcome = run_workbook(book, output=path, options=options, progress=bars)
     # The sample now lives in the output; the temporary copy analysed is gone.
     _report([dataclasses.replace(outcome, book=path)], [], args)
     return EXIT_OK
@@ -150,7 +156,9 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
     }
     if args.k_range is not None:
         options["k_min"], options["k_max"] = args.k_range
-    return {key: value for key, value in options.items() if value is not None}
+    given = {key: value for key, value in options.items() if value is not None}
+    parse_settings(given, where="command line", options=True)  # bounds, before any work
+    return given
 
 
 def _summary(outcome) -> dict[str, object]:

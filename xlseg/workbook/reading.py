@@ -441,6 +441,9 @@ class BookReader:
         self.file = file
         self.sheets = sheets
         self._tops: dict[str, tuple[list[list[str | None]], int]] = {}
+        #: Where each setting of `settings` was read: ``key -> "file 'b.xlsx', sheet
+        #: 'xlseg settings', cell B4"``, so that a bad value is refused naming its cell.
+        self.setting_places: dict[str, str] = {}
 
     def grid(self, sheet: str, n_rows: int | None) -> tuple[list[list[str | None]], int]:
         """A sheet's first ``n_rows`` rows as text from Excel row 1, and its first column.
@@ -614,6 +617,8 @@ class BookReader:
                     f"twice (rows {rows[key]} and {number}, column {column_letter(offset + 1)})"
                 )
             found[key], rows[key] = (value or "").strip(), number
+            cell = f"{column_letter(offset + 2)}{number}"
+            self.setting_places[key] = f"file '{self.file}', sheet '{sheet.name}', cell {cell}"
         return found
 
 
