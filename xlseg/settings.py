@@ -331,7 +331,8 @@ def check_parameters(values: Mapping[str, object]) -> None:
                 setting.parse(str(value))
             except ValueError:
                 raise XlsegError(
-                    f"{key} = {_short(str(value))} is not allowed; allowed: {setting.allowed}"
+                    f"{key} = {_short(str(value))} is not allowed ({setting.help.rstrip('.')}); "
+                    f"allowed: {setting.allowed}"
                 ) from None
         elif key in _BOUND_BY_KEY:
             _check_bound(_BOUND_BY_KEY[key], value)
