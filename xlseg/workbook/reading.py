@@ -694,23 +694,26 @@ class FileBookReader(BookReader):
 
         def read(dtypes: Literal["string", "datetime"] | None, strict: bool, use: list[int]):
             with self._reading(region.sheet):
-                sheet = self.reader.load_sheet(
-                    region.sheet,
-                    header_row=region.header_row,
-                    use_columns=use,
-                    n_rows=region.data_rows,
-                    schema_sample_rows=None,
-                    dtype_coercion="strict" if strict else "coerce",
-                    dtypes=dtypes,
-                )
-                batch, errors = sheet.to_arrow_with_errors()
+                try:
+                    sheet = self.reader.load_sheet(
+                        region.sheet,
+                        header_row=region.header_row,
+                        use_columns=use,
+                        n_rows=region.data_rows,
+                        schema_sample_rows=None,
+                        dtype_coercion="strict" if strict else "coerce",
+                        dtypes=dtypes,
+                    )
+                    batch, errors = sheet.to_arrow_with_errors()
+                except fastexcel.UnsupportedColumnTypeCombinationError:
+                    raise _MixedColumn from None
                 first = min((c.absolute_index for c in sheet.available_columns()), default=0)
                 return batch.to_pandas(), errors, first
 
         mixed = False
         try:
             frame, errors, first = read(None, True, columns)
-        except fastexcel.UnsupportedColumnTypeCombinationError:
+        except _MixedColumn:
             mixed = True
             frame, errors, first = read(None, False, columns)
         if errors is not None and any(
@@ -801,6 +804,10 @@ class FileBookReader(BookReader):
                     values.iloc[i] = FormulaWithoutValue(formula)
                 frame.isetitem(j, values)
         return frame
+
+
+class _MixedColumn(Exception):
+    """A column mixes kinds of cells (numbers and TRUE/FALSE, text and dates)."""
 
 
 EXCEL_MAX_ROWS = 1_048_576
