@@ -90,11 +90,13 @@ def table_block(
     Column widths fit the header and the first 500 values, up to ``max_width``
     characters, unless ``widths`` sets them.
     """
-    columns = [str(c) for c in frame.columns]
+    given = [str(c) for c in frame.columns]
+    columns = distinct_headers(given)
+    renamed = dict(zip(given[::-1], columns[::-1], strict=True))  # the first of a name keeps it
     values = [_column_values(frame.iloc[:, i]) for i in range(frame.shape[1])]
     rows = tuple(zip(*values, strict=True)) if values else ()
-    formats = {c: f for c, f in (number_formats or {}).items() if c in columns}
-    fixed = dict(widths or {})
+    formats = {renamed[c]: f for c, f in (number_formats or {}).items() if c in renamed}
+    fixed = {renamed[c]: w for c, w in (widths or {}).items() if c in renamed}
     column_widths = tuple(
         fixed[c] if c in fixed else min(max_width, text_width([c, *map(_shown, col[:500])]))
         for c, col in zip(columns, values, strict=True)
@@ -108,6 +110,25 @@ def table_block(
         colour_scale=colour_scale,
         column_widths=column_widths,
     )
+
+
+def distinct_headers(headers: Sequence[str]) -> list[str]:
+    """Headers made unique ignoring case, as an Excel table requires.
+
+    Input data bring headers and ids that differ only in case (``Varietal`` and
+    ``VARIETAL``, offers ``X`` and ``x``); the later one is numbered
+    (``VARIETAL (2)``), so both columns are written and told apart.
+    """
+    taken: set[str] = set()
+    unique = []
+    for header in headers:
+        name, count = header, 1
+        while name.casefold() in taken:
+            count += 1
+            name = f"{header} ({count})"
+        taken.add(name.casefold())
+        unique.append(name)
+    return unique
 
 
 def _column_values(column: pd.Series) -> list[Value]:
