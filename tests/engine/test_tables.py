@@ -279,9 +279,9 @@ def test_excel_error_in_key_cell(error_value):
 def test_several_bad_rows_report_the_first_few_and_count_the_rest():
     bad = [[None, 1.0], ["Smith", None], ["#N/A", 2.0]] + [[None, 3.0]] * 5
     message = error_of(GOOD_ROWS + bad)
-    assert message.startswith("8 problems in the input tables: ")
+    assert message.startswith("8 problems in the input tables (8 in sheet 'Sales'): ")
     assert "row 9, column B" in message and "row 10, column C" in message
-    assert "and 3 more (8 in sheet 'Sales')" in message
+    assert message.count("; ") == 5 and "; and 3 more." in message
 
 
 def test_blank_offer_id_in_offers_table():
@@ -395,12 +395,13 @@ def test_problems_of_both_tables_come_in_one_message():
     rows = GOOD_ROWS + [[None, 1.0], ["Smith", 9.0]]
     message = error_of(rows, offers)
     # offer 3 is on the row whose id is blank, so Brown's offer 3 is unknown too
-    assert message.startswith("5 problems in the input tables: ")
+    assert message.startswith(
+        "5 problems in the input tables (2 in sheet 'Deals', 3 in sheet 'Sales'): "
+    )
     assert "sheet 'Deals', row 6, column B ('Offer #'): the offer id is blank" in message
     assert "sheet 'Deals', row 8, column B ('Offer #'): offer 4 appears twice" in message
     assert "sheet 'Sales', row 9, column B ('Customer Last Name'): the customer is blank" in message
     assert "offer 3 on row 6, offer 9 on row 10" in message
-    assert "(2 in sheet 'Deals', 3 in sheet 'Sales')" in message
     assert "\n" not in message
 
 

@@ -298,6 +298,6 @@ def test_live_tables_follow_the_same_rules_as_saved_files():
             transactions_source=tables.transactions_source,
         )
     message = str(caught.value)
-    assert message.startswith("2 problems in the input tables: ")
+    assert message.startswith("2 problems in the input tables (1 in sheet 'OfferInformation', ")
     assert "sheet 'OfferInformation', row 4, column A ('Offer #')" in message and "TRUE" in message
     assert "sheet 'Transactions', row 6, column A" in message and "2024-01-02" in message

@@ -108,7 +108,10 @@ def test_problems_of_both_tables_in_one_message_with_their_cells(tmp_path):
         extra_offers=[[None, "March", "Merlot", 6, 40], [4, "March", "Cabernet", 6, 40]],
     )
     message = refusal(path)
-    assert message.startswith("4 problems in the input tables: ")
+    assert message.startswith(
+        "4 problems in the input tables (2 in sheet 'OfferInformation', "
+        "2 in sheet 'Transactions'): "
+    )
     assert "sheet 'OfferInformation', row 6, column A ('Offer #'): the offer id is blank" in message
     assert "sheet 'OfferInformation', row 7, column A ('Offer #'): offer 4 appears twice" in message
     assert (
@@ -264,7 +267,8 @@ def test_end_to_end_one_message_and_exit_2(tmp_path):
     assert len(lines) == 1 and "Traceback" not in done.stderr
     line = lines[0]
     assert re.search(
-        r"3 problems in the input tables: .*'OfferInformation', row 6.*"
+        r"3 problems in the input tables \(1 in sheet 'OfferInformation', 2 in sheet "
+        r"'Transactions'\): .*'OfferInformation', row 6.*"
         r"'Transactions', row 14, column B.*TRUE.*row 15, column A",
         line,
     ), line

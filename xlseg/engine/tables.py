@@ -541,12 +541,15 @@ class _Problems:
     entries: list[str] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)
     total: int = 0
+    described: int = 0
     per_table: dict[str, int] = field(default_factory=dict)
 
     def add(self, source: TableSource, text: str, advice: str, count: int = 1) -> None:
+        """One problem; ``count`` > 1 for an entry that sums up several (unknown offers)."""
         if len(self.entries) < _MAX_LISTED:
             self.entries.append(text)
             self.advice.append(advice)
+            self.described += count
         self.total += count
         table = f"sheet '{source.sheet}'" if source.sheet else f"the {source.name} table"
         self.per_table[table] = self.per_table.get(table, 0) + count
@@ -555,15 +558,15 @@ class _Problems:
         """One `XlsegError`: the first problems with their cells, then how many more."""
         if not self.total:
             return
-        if len(self.entries) == 1 and self.total == len(self.entries):
+        if len(self.entries) == 1 and self.total == self.described:
             raise XlsegError(f"{self.entries[0]}{self.advice[0]}")
         listed = "; ".join(self.entries)
-        more = self.total - len(self.entries)
+        more = self.total - self.described
         counts = ", ".join(f"{n} in {table}" for table, n in self.per_table.items())
-        tail = f"; and {more} more ({counts})" if more > 0 else ""
+        tail = f"; and {more} more" if more > 0 else ""
         raise XlsegError(
-            f"{self.total} problems in the input tables: {listed}{tail}. Correct these cells "
-            "or delete their rows."
+            f"{self.total} problems in the input tables ({counts}): {listed}{tail}. Correct "
+            "these cells or delete their rows."
         )
 
 
