@@ -901,7 +901,9 @@ def load_tables(
     if bad_rows.size:
         checks = [(customer_at, customers, "customer"), (offer_at, offer_ids, "offer id")]
         _add_bad_keys(problems, transactions, source, bad_rows, checks)
-    rows = np.setdiff1d(np.arange(len(transactions)), problem_rows)
+    keep = np.ones(len(transactions), dtype=bool)
+    keep[problem_rows] = False
+    rows = np.flatnonzero(keep)
     if rows.size == 0 and not bad_rows.size:
         problems.add(source, f"{source.where()}: there are no transactions", ".")
     if offers_broken:
@@ -980,7 +982,7 @@ def _name_notes(column: pd.Series, customers: _KeyColumn, source: TableSource) -
     order = np.arange(len(codes) - 1, -1, -1)
     first_row[codes[order]] = order  # the last write for a code is its first row
     used = np.flatnonzero((first_row >= 0) & customers.valid)
-    raw_values = column.to_numpy(dtype=object)[first_row[used]]
+    raw_values = column.iloc[first_row[used]].to_numpy(dtype=object)
     keys = customers.keys[used]
     stripped = [
         i
@@ -999,10 +1001,9 @@ def _name_notes(column: pd.Series, customers: _KeyColumn, source: TableSource) -
             "breaks at the start or end and were taken as the name without them (one customer "
             f"with every other spelling of it): {_listing(merged, len(stripped))}."
         )
-    plain = set(keys)
-    names = pd.Series(sorted(plain), dtype=object)
+    names = pd.Series(pd.unique(keys), dtype=object)
     folded = names.str.casefold()
-    clash = names[folded.duplicated(keep=False)]
+    clash = names[folded.duplicated(keep=False).to_numpy()].sort_values()
     if len(clash):
         groups = clash.groupby(folded[clash.index]).agg(lambda g: " and ".join(f"'{n}'" for n in g))
         listed = list(groups)
