@@ -741,7 +741,20 @@ class FileBookReader(BookReader):
         frame = frame.reset_index(drop=True)
         self._check_last_row(region, len(frame))
         if mixed:
-            frame = _restore_kinds(frame, lambda dtype, j: read(dtype, False, [columns[j]]))
+            numeric = [
+                j
+                for j in range(frame.shape[1])
+                if pd.api.types.is_numeric_dtype(frame.iloc[:, j].dtype)
+                and not pd.api.types.is_bool_dtype(frame.iloc[:, j].dtype)
+            ]
+            # One read as text for all number columns; a text column is read again only
+            # if it holds texts that could stand for a TRUE/FALSE or a date.
+            text = read("string", False, [columns[j] for j in numeric])[0] if numeric else None
+            frame = _restore_kinds(
+                frame,
+                {j: text.iloc[: len(frame), i] for i, j in enumerate(numeric)},
+                lambda j: read("datetime", False, [columns[j]]),
+            )
         if errors is not None:
             frame = _put_errors(frame, errors.errors, first, region.first_column)
         return self._mark_uncalculated(region, frame)
@@ -856,18 +869,22 @@ def _put_errors(
     return frame
 
 
-def _restore_kinds(frame: pd.DataFrame, read_column) -> pd.DataFrame:
+def _restore_kinds(
+    frame: pd.DataFrame, texts_of: dict[int, pd.Series], read_as_dates
+) -> pd.DataFrame:
     """Booleans and dates of columns that mix kinds of cells, as they are in the sheet.
 
     A number column hides TRUE as 1 and a date as its serial number; a text
     column shows them as ``true`` and ``2024-01-02 00:00:00``. Reading the
     column as text tells the booleans and dates of a number column; in a text
     column, the suspicious texts are told from typed ones by reading it as dates.
+    ``texts_of`` holds the number columns read as text; ``read_as_dates(j)``
+    reads column ``j`` as dates.
     """
     for j in range(frame.shape[1]):
         column = frame.iloc[:, j]
-        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column):
-            text = read_column("string", j)[0].iloc[: len(frame), 0]
+        if j in texts_of:
+            text = texts_of[j].reset_index(drop=True)
             booleans = text.isin(_BOOLEAN_TEXT).to_numpy(dtype=bool)
             dates = text.str.fullmatch(_DATE_TEXT).fillna(False).to_numpy(dtype=bool)
             if booleans.any() or dates.any():
@@ -884,7 +901,7 @@ def _restore_kinds(frame: pd.DataFrame, read_column) -> pd.DataFrame:
             )
             if not suspicious.any():
                 continue
-            typed, errors, _ = read_column("datetime", j)
+            typed, errors, _ = read_as_dates(j)
             stamps = typed.iloc[: len(frame), 0]
             booleans = {
                 error.offset_position[0]
