@@ -313,9 +313,11 @@ def _reject_unusable(value: object, what: str) -> None:
 
 
 def _date_text(value: object) -> str:
-    stamp = pd.Timestamp(value) if not isinstance(value, dt.time | dt.timedelta) else None
-    if stamp is not None and stamp is not pd.NaT and isinstance(value, dt.date | np.datetime64):
-        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
+    """A date as ``2024-01-02``, with its time only when it has one."""
+    if isinstance(value, dt.date | np.datetime64):
+        stamp = pd.Timestamp(value)
+        if stamp is not pd.NaT:
+            return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
     return str(value)
 
 
