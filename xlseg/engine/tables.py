@@ -979,18 +979,24 @@ def _name_notes(column: pd.Series, customers: _KeyColumn, source: TableSource) -
     typing accidents), which the analyst should know; ``"Smith"`` and ``"SMITH"``
     stay two customers, since the data spells them differently.
     """
+    # pd.factorize numbers values in order of appearance, so a code's first row is
+    # where the running maximum of the codes first reaches it.
     codes = customers.codes
+    present = np.flatnonzero(codes < len(customers.keys) - 1)
+    seen = codes[present]
+    new = np.ones(seen.size, dtype=bool)
+    new[1:] = seen[1:] > np.maximum.accumulate(seen)[:-1]
     first_row = np.full(len(customers.keys), -1, dtype=np.int64)
-    order = np.arange(len(codes) - 1, -1, -1)
-    first_row[codes[order]] = order  # the last write for a code is its first row
+    first_row[seen[new]] = present[new]
     used = np.flatnonzero((first_row >= 0) & customers.valid)
     raw_values = column.iloc[first_row[used]].to_numpy(dtype=object)
     keys = customers.keys[used]
-    stripped = [
-        i
-        for i, (r, k) in enumerate(zip(raw_values, keys, strict=True))
-        if isinstance(r, str) and r != k
-    ]
+    differs = (
+        np.flatnonzero(raw_values != keys)
+        if not pd.api.types.is_numeric_dtype(column.dtype)
+        else np.zeros(0, dtype=np.int64)
+    )
+    stripped = [int(i) for i in differs if isinstance(raw_values[i], str)]
     notes = []
     if stripped:
         merged = [
