@@ -417,6 +417,7 @@ def test_missing_column_and_bad_offers_in_one_message():
 def test_true_in_the_offer_column_is_not_offer_1():
     message = error_of(GOOD_ROWS + [["Smith", True]])
     assert "row 9, column C ('Offer #')" in message and "TRUE/FALSE value TRUE" in message
+    assert "not an offer id" in message
     message = error_of(GOOD_ROWS, offers_frame([1, 2, 3, False]))
     assert "sheet 'Deals', row 7" in message and "FALSE" in message
 

@@ -294,13 +294,13 @@ def _reject_unusable(value: object, what: str) -> None:
         value = value.value
     if isinstance(value, bool | np.bool_):
         raise ValueError(
-            f"the {what} cell holds the TRUE/FALSE value {str(bool(value)).upper()}, not a {what}"
+            f"the {what} cell holds the TRUE/FALSE value {str(bool(value)).upper()}, not {_a(what)}"
         )
     if is_excel_error(value):
         raise ValueError(f"the {what} cell holds the Excel error {value.strip()}")
     if isinstance(value, dt.date | dt.time | dt.timedelta | np.datetime64 | np.timedelta64):
         raise ValueError(
-            f"the {what} cell holds a date or time ({_date_text(value)}), not a {what}; if "
+            f"the {what} cell holds a date or time ({_date_text(value)}), not {_a(what)}; if "
             "Excel turned a typed id into a date, format the column as Text and retype it"
         )
     if isinstance(value, Real) and not math.isfinite(value):
@@ -310,6 +310,10 @@ def _reject_unusable(value: object, what: str) -> None:
             f"the {what} has {len(value):,} characters, more than the {MAX_CELL_CHARACTERS:,} "
             "an Excel cell holds"
         )
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 def _date_text(value: object) -> str:
