@@ -66,6 +66,12 @@ def test_command_line_option_out_of_bounds_is_refused_naming_the_option(
     assert not sample_book.with_name("sample.segmented.xlsx").exists()
 
 
+def test_batch_refuses_a_bad_option_once_with_exit_2(sample_book, tmp_path, capsys):
+    line = _refused(capsys, "batch", sample_book, sample_book, "--gap-refs", "0", "-o", tmp_path)
+    assert "command line, option --gap-refs:" in line
+    assert not list(tmp_path.iterdir())
+
+
 def test_seed_too_large_is_an_exit_2_in_a_real_process(sample_book):
     done = subprocess.run(
         [sys.executable, "-m", "xlseg", "run", str(sample_book), "--seed", "99999999999999999999"],

@@ -75,6 +75,7 @@ def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
     from xlseg.run.paths import default_output
     from xlseg.run.workbook_run import run_workbook
 
+    options = _engine_options(args)  # a bad option is the command's error, not each book's
     if args.output_dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     outcomes, failures = [], []
@@ -95,9 +96,7 @@ def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
             )
             continue
         try:
-            outcomes.append(
-                run_workbook(book, output=output, options=_engine_options(args), progress=bars)
-            )
+            outcomes.append(run_workbook(book, output=output, options=options, progress=bars))
             written[planned] = book
         except XlsegError as error:
             failures.append((book, str(error)))
