@@ -107,6 +107,11 @@ def test_headers_and_offer_ids_differing_only_in_case_do_not_crash_the_report():
 
 def test_distinct_headers_keep_the_first_and_number_the_rest():
     assert distinct_headers(["a", "A", "a (2)", "b"]) == ["a", "A (2)", "a (2) (2)", "b"]
+    assert distinct_headers(["Varietal", "Varietal ", " VARIETAL"]) == [
+        "Varietal",
+        "Varietal (2)",
+        " VARIETAL (3)",
+    ]
 
 
 def test_text_longer_than_a_cell_is_cut_visibly_never_silently():

@@ -115,18 +115,19 @@ def table_block(
 def distinct_headers(headers: Sequence[str]) -> list[str]:
     """Headers made unique ignoring case, as an Excel table requires.
 
-    Input data bring headers and ids that differ only in case (``Varietal`` and
-    ``VARIETAL``, offers ``X`` and ``x``); the later one is numbered
-    (``VARIETAL (2)``), so both columns are written and told apart.
+    Input data bring headers and ids that differ only in case or in spaces at
+    their ends (``Varietal``, ``VARIETAL`` and ``Varietal ``, offers ``X`` and
+    ``x``); the later one is numbered (``VARIETAL (2)``), so both columns are
+    written and told apart.
     """
     taken: set[str] = set()
     unique = []
     for header in headers:
         name, count = header, 1
-        while name.casefold() in taken:
+        while name.strip().casefold() in taken:
             count += 1
-            name = f"{header} ({count})"
-        taken.add(name.casefold())
+            name = f"{header.rstrip()} ({count})"
+        taken.add(name.strip().casefold())
         unique.append(name)
     return unique
 
