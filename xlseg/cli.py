@@ -24,7 +24,12 @@ from pathlib import Path
 
 from xlseg.errors import XlsegError
 from xlseg.run.progress import ProgressBars
-from xlseg.settings import GAP_REFERENCE_CHOICES, METHOD_CHOICES, METRIC_CHOICES
+from xlseg.settings import (
+    GAP_REFERENCE_CHOICES,
+    METHOD_CHOICES,
+    METRIC_CHOICES,
+    parse_settings,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -174,6 +179,7 @@ def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
             ) from exc
     from xlseg.run.workbook_run import run_workbook
 
+    options = _engine_options(args)  # a bad option is the command's error, not each book's
     outcomes, failures = [], []
     written: dict[Path, Path] = {}
     for done, book in enumerate(books):
@@ -194,7 +200,7 @@ def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
                     run_workbook(
                         book,
                         output=output,
-                        options=_engine_options(args),
+                        options=options,
                         progress=bars,
                         ignore_lock=args.ignore_lock,
                     )
@@ -222,6 +228,7 @@ def _demo(args: argparse.Namespace, bars: ProgressBars) -> int:
     if path.suffix.lower() != ".xlsx":
         raise XlsegError(f"file '{path}': the demo workbook must be an .xlsx file")
     check_not_open_in_excel(path, ignore_lock=args.ignore_lock)
+    options = _engine_options(args)  # checked before the sample is made
     with run_lock(check_replaceable(path)):
         from xlseg.engine.sample import make_sample
         from xlseg.run.workbook_run import run_workbook
@@ -233,7 +240,7 @@ def _demo(args: argparse.Namespace, bars: ProgressBars) -> int:
             outcome = run_workbook(
                 book,
                 output=path,
-                options=_engine_options(args),
+                options=options,
                 progress=bars,
                 ignore_lock=args.ignore_lock,
             )
@@ -299,7 +306,9 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
     }
     if args.k_range is not None:
         options["k_min"], options["k_max"] = args.k_range
-    return {key: value for key, value in options.items() if value is not None}
+    given = {key: value for key, value in options.items() if value is not None}
+    parse_settings(given, where="command line", options=True)  # bounds, before any work
+    return given
 
 
 def _summary(outcome) -> dict[str, object]:

@@ -128,7 +128,8 @@ def settings(book: Any = None) -> None:
     """Ribbon "Settings": show the ``xlseg settings`` sheet, creating it with the defaults.
 
     A new sheet lists ``Setting | Value | Help``, one row per setting of
-    `xlseg.settings.SETTINGS` with its default, and gives the settings that
+    `xlseg.settings.SETTINGS` with its default and its allowed values (the
+    bounds `xlseg.settings.parse_settings` enforces when a button runs), and gives the settings that
     have a fixed set of values (method, metric, gap reference) a drop-down.
     An existing sheet is only activated: it holds the analyst's choices.
     """
@@ -142,7 +143,7 @@ def settings(book: Any = None) -> None:
             return
         sheet = book.sheets.add(SETTINGS_SHEET, after=book.sheets[-1])
         rows = [["Setting", "Value", "Help"]]
-        rows += [[s.key, s.default, s.help] for s in SETTINGS]
+        rows += [[s.key, s.default, s.description] for s in SETTINGS]
         write_values(sheet, (0, 0), rows)
         sheet.range((1, 1), (1, 3)).font.bold = True
         for column, width in enumerate(_SETTINGS_WIDTHS, start=1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -9,6 +10,8 @@ import pandas as pd
 import pytest
 
 from xlseg.engine.tables import (
+    MAX_CELL_CHARACTERS,
+    FormulaWithoutValue,
     TableSource,
     column_letter,
     find_customer_column,
@@ -273,9 +276,12 @@ def test_excel_error_in_key_cell(error_value):
     assert error_value in message
 
 
-def test_several_bad_rows_report_the_first_and_count_the_rest():
-    message = error_of(GOOD_ROWS + [[None, 1.0], ["Smith", None], ["#N/A", 2.0]])
-    assert "row 9, column B" in message and "2 more" in message
+def test_several_bad_rows_report_the_first_few_and_count_the_rest():
+    bad = [[None, 1.0], ["Smith", None], ["#N/A", 2.0]] + [[None, 3.0]] * 5
+    message = error_of(GOOD_ROWS + bad)
+    assert message.startswith("8 problems in the input tables (8 in sheet 'Sales'): ")
+    assert "row 9, column B" in message and "row 10, column C" in message
+    assert message.count("; ") == 5 and "; and 3 more." in message
 
 
 def test_blank_offer_id_in_offers_table():
@@ -328,3 +334,150 @@ def test_parameter_validation():
 def test_default_sources_name_the_tables():
     with pytest.raises(XlsegError, match=r"^transactions table, row 3, column A"):
         load_tables(offers_frame(), tx_frame([["a", 1], [None, 2]]))
+
+
+# --- tables as analysts keep them -------------------------------------------------------------
+
+PLAIN_TX = TableSource(
+    "transactions",
+    file="shop.xlsx",
+    sheet="Sales",
+    header_row=3,
+    first_column=2,
+    ends_at_blank_row=True,
+)
+PLAIN_OFFERS = TableSource(
+    "offers",
+    file="shop.xlsx",
+    sheet="Deals",
+    header_row=3,
+    first_column=2,
+    ends_at_blank_row=True,
+)
+
+
+def test_a_plain_table_ends_at_its_first_blank_row_and_the_rest_is_noted():
+    # Data Smart's layout: a blank row, then summary rows that are not transactions.
+    rows = GOOD_ROWS + [[None, None], ["Total", "=COUNT(C4:C8)"], [None, 5.0]]
+    offers = pd.concat(
+        [
+            offers_frame(),
+            pd.DataFrame([[None] * 3, ["Count", 4, None]], columns=offers_frame().columns),
+        ],
+        ignore_index=True,
+    )
+    loaded = load_tables(
+        offers, tx_frame(rows), offers_source=PLAIN_OFFERS, transactions_source=PLAIN_TX
+    )
+    assert len(loaded.transactions) == len(GOOD_ROWS)
+    assert list(loaded.offers.index) == [1, 2, 3, 4]
+    notes = " ".join(loaded.notes)
+    assert "ends at the blank row 9" in notes and "rows 10-11" in notes and "'Total'" in notes
+    assert "sheet 'Deals'" in notes and "ends at the blank row 8" in notes and "'Count'" in notes
+
+
+def test_blank_rows_under_the_header_do_not_end_a_plain_table():
+    loaded = load_tables(
+        offers_frame(), tx_frame([[None, None]] + GOOD_ROWS), transactions_source=PLAIN_TX
+    )
+    assert len(loaded.transactions) == len(GOOD_ROWS)
+    assert not any("ends at the blank row" in n for n in loaded.notes)
+
+
+def test_an_excel_table_keeps_rows_after_a_blank_row():
+    rows = GOOD_ROWS + [[None, None], ["Late", 4.0]]
+    assert "Late" in set(load(rows).transactions["Customer"])
+
+
+def test_problems_of_both_tables_come_in_one_message():
+    offers = offers_frame([1, 2, None, 4, 4])
+    offers.loc[2, "Varietal"] = "Rosé"
+    rows = GOOD_ROWS + [[None, 1.0], ["Smith", 9.0]]
+    message = error_of(rows, offers)
+    # offer 3 is on the row whose id is blank, so Brown's offer 3 is unknown too
+    assert message.startswith(
+        "5 problems in the input tables (2 in sheet 'Deals', 3 in sheet 'Sales'): "
+    )
+    assert "sheet 'Deals', row 6, column B ('Offer #'): the offer id is blank" in message
+    assert "sheet 'Deals', row 8, column B ('Offer #'): offer 4 appears twice" in message
+    assert "sheet 'Sales', row 9, column B ('Customer Last Name'): the customer is blank" in message
+    assert "offer 3 on row 6, offer 9 on row 10" in message
+    assert "\n" not in message
+
+
+def test_missing_column_and_bad_offers_in_one_message():
+    offers = offers_frame([1, None, 3, 4])
+    frame = pd.DataFrame({"Who": ["a", "b", "c"], "Offer #": [1, 2, 3]})
+    with pytest.raises(XlsegError) as caught:
+        load_tables(offers, frame, offers_source=OFFERS, transactions_source=TX)
+    message = str(caught.value)
+    assert "sheet 'Deals', row 5" in message and "no customer column" in message
+
+
+def test_true_in_the_offer_column_is_not_offer_1():
+    message = error_of(GOOD_ROWS + [["Smith", True]])
+    assert "row 9, column C ('Offer #')" in message and "TRUE/FALSE value TRUE" in message
+    assert "not an offer id" in message
+    message = error_of(GOOD_ROWS, offers_frame([1, 2, 3, False]))
+    assert "sheet 'Deals', row 7" in message and "FALSE" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [pd.Timestamp("2024-01-02"), dt.date(2024, 1, 2), np.datetime64("2024-01-02")],
+)
+def test_a_date_in_the_customer_column_is_refused_not_renamed(value):
+    message = error_of(GOOD_ROWS + [[value, 1.0]])
+    assert "row 9, column B ('Customer Last Name')" in message
+    assert "a date or time (2024-01-02)" in message and "00:00:00" not in message
+
+
+def test_a_date_offer_id_is_refused():
+    message = error_of(GOOD_ROWS + [["Smith", dt.datetime(2024, 1, 2, 9, 30)]])
+    assert "row 9, column C ('Offer #')" in message and "2024-01-02 09:30:00" in message
+
+
+def test_formula_without_a_value_has_its_own_message():
+    message = error_of(GOOD_ROWS + [[FormulaWithoutValue("B2&B3"), 1.0]])
+    assert "row 9, column B" in message and "formula =B2&B3 but no calculated value" in message
+    assert "blank" not in message
+
+
+def test_excel_error_in_an_offer_attribute_is_refused():
+    offers = offers_frame()
+    offers.loc[1, "Varietal"] = "#N/A"
+    message = error_of(GOOD_ROWS, offers)
+    assert (
+        "sheet 'Deals', row 5, column C ('Varietal'): the cell holds the Excel error #N/A"
+        in message
+    )
+
+
+def test_names_longer_than_an_excel_cell_are_refused():
+    long_name = "N" * (MAX_CELL_CHARACTERS + 1)
+    message = error_of(GOOD_ROWS + [[long_name, 1.0]])
+    assert "row 9, column B" in message and "32,768 characters" in message
+    assert len(message) < 1000  # the name itself is not repeated in full
+    assert len(load(GOOD_ROWS + [["N" * MAX_CELL_CHARACTERS, 1.0]]).transactions) == 6
+
+
+def test_names_differing_only_by_spaces_or_tabs_merge_with_a_note():
+    rows = GOOD_ROWS + [["=1+1", 1.0], [" =1+1", 2.0], ["\t=1+1", 3.0]]
+    loaded = load(rows)
+    taken = loaded.transactions[loaded.transactions["Customer"] == "=1+1"]
+    assert sorted(taken["Offer"]) == [1, 2, 3]
+    note = next(n for n in loaded.notes if "spaces, tabs" in n)
+    assert "2 customer name(s)" in note
+    assert "' =1+1' on row 10 as '=1+1'" in note and "'\\t=1+1' on row 11" in note
+
+
+def test_names_differing_only_in_case_stay_apart_with_a_note():
+    loaded = load(GOOD_ROWS + [["SMITH", 3.0]])
+    assert {"Smith", "SMITH"} <= set(loaded.transactions["Customer"])
+    note = next(n for n in loaded.notes if "case" in n)
+    assert "'SMITH' and 'Smith'" in note
+
+
+def test_unknown_offer_differing_in_case_gets_a_hint():
+    message = error_of(GOOD_ROWS + [["Smith", "x"]], offers_frame([1, 2, 3, "X"]))
+    assert "offer x on row 9 (the offers table has 'X', which differs in case)" in message

@@ -6,6 +6,7 @@ that everything else here exercises calls xlwings actually has.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import io
 
@@ -281,3 +282,41 @@ def test_read_book_names_the_workbook_when_a_table_is_missing():
     book.load_sheet("Notes", [["Nothing", "here"], [1, 2]])
     with pytest.raises(XlsegError, match="Budget.xlsx.*no transactions sheet found.*'Notes'"):
         read_book(book)
+
+
+def test_live_tables_follow_the_same_rules_as_saved_files():
+    # Summary rows under a blank row are left out with a note; a TRUE and a date in
+    # key cells are named, both tables' problems in one message, as from a file.
+    from xlseg.engine.tables import load_tables
+
+    offers = [["Offer #", "Varietal"], [1, "Malbec"], [2, "Merlot"], [], ["Count", 2]]
+    names = ["Smith", "Jones", "Brown", "Lee"]
+    rows = [["Customer Last Name", "Offer #"]] + [[n, 1 + i % 2] for i, n in enumerate(names)]
+    book = xs.Book("Live.xlsx")
+    book.load_sheet("OfferInformation", offers)
+    book.load_sheet("Transactions", rows + [[], ["Total", 4]])
+    tables = read_book(book)
+    inputs = load_tables(
+        tables.offers,
+        tables.transactions,
+        offers_source=tables.offers_source,
+        transactions_source=tables.transactions_source,
+    )
+    assert len(inputs.transactions) == 4 and list(inputs.offers.index) == [1, 2]
+    assert any("ends at the blank row 6" in note and "'Total'" in note for note in inputs.notes)
+
+    bad = xs.Book("Live.xlsx")
+    bad.load_sheet("OfferInformation", offers[:3] + [[True, "Rosé"]])
+    bad.load_sheet("Transactions", rows + [[dt.datetime(2024, 1, 2), 1]])
+    tables = read_book(bad)
+    with pytest.raises(XlsegError) as caught:
+        load_tables(
+            tables.offers,
+            tables.transactions,
+            offers_source=tables.offers_source,
+            transactions_source=tables.transactions_source,
+        )
+    message = str(caught.value)
+    assert message.startswith("2 problems in the input tables (1 in sheet 'OfferInformation', ")
+    assert "sheet 'OfferInformation', row 4, column A ('Offer #')" in message and "TRUE" in message
+    assert "sheet 'Transactions', row 6, column A" in message and "2024-01-02" in message

@@ -207,3 +207,26 @@ def test_unexpected_error_shows_type_and_message(wine_path, monkeypatch):
     book = wine_book(wine_path)
     ribbon.run_all(book)
     assert book.app.alerts == [("Unexpected error (RuntimeError): disk full", ribbon.ALERT_TITLE)]
+
+
+def test_setting_beyond_its_bounds_names_its_cell_before_any_work(wine_path, monkeypatch):
+    monkeypatch.setattr("xlseg.run.book_analysis.segment", _refuse_to_run)
+    book = wine_book(wine_path)
+    book.load_sheet(SETTINGS_SHEET, [["Setting", "Value"], ["k", "auto"], ["gap_refs", 5_000_000]])
+    ribbon.run_all(book)
+    (message, _), *_ = book.app.alerts
+    assert f"sheet '{SETTINGS_SHEET}', cell B3" in message
+    assert "5000000" in message and "from 2 to 1,000" in message
+
+
+def test_settings_sheet_states_the_allowed_values():
+    book = xs.Book("New.xlsx")
+    book.load_sheet("Transactions", [["Customer", "Offer #"], ["a", 1]])
+    ribbon.settings(book)
+    rows = book.sheets[SETTINGS_SHEET].used_range.value
+    helps = {row[0]: row[2] for row in rows[1:]}
+    assert "from 2 to 1,000" in helps["gap_refs"] and "4,294,967,295" in helps["seed"]
+
+
+def _refuse_to_run(*args, **kwargs):
+    raise AssertionError("the analysis ran although the setting had to be refused first")

@@ -99,19 +99,26 @@ def test_parse_k(value, expected):
     assert parse_k(value) == expected
 
 
-@pytest.mark.parametrize("value", ["four", 2.5, 1.0, True, float("nan")])
+@pytest.mark.parametrize("value", ["four", 2.5, 1.0, True, float("nan"), 101, "1e20"])
 def test_parse_k_rejects(value):
-    with pytest.raises(XlsegError, match="k must be 'auto'"):
+    with pytest.raises(XlsegError, match="k must be auto or a whole number from 2 to 100"):
         parse_k(value)
 
 
 def test_parse_whole_number():
-    assert parse_whole_number(None, "seed", 7, 0) == 7
-    assert parse_whole_number(12.0, "seed", 7, 0) == 12
-    with pytest.raises(XlsegError, match="seed must be a whole number, not 'abc'"):
-        parse_whole_number("abc", "seed", 7, 0)
-    with pytest.raises(XlsegError, match="k_min must be at least 1"):
-        parse_whole_number(0.0, "k_min", 2, 1)
+    assert parse_whole_number(None, "seed") == 0  # blank: the settings' default
+    assert parse_whole_number(12.0, "seed") == 12
+    assert parse_whole_number("4294967295", "seed") == 2**32 - 1
+    with pytest.raises(XlsegError, match="seed must be a whole number from 0 to 4,294,967,295"):
+        parse_whole_number("abc", "seed")
+    with pytest.raises(XlsegError, match="not '99999999999999999999'"):
+        parse_whole_number(99999999999999999999, "seed")
+    with pytest.raises(XlsegError, match="k_min must be a whole number from 2 to 100, not '0.0'"):
+        parse_whole_number(0.0, "k_min")
+    with pytest.raises(XlsegError, match="gap_refs must be a whole number from 2 to 1,000"):
+        parse_whole_number(5_000_000, "gap_refs")
+    with pytest.raises(XlsegError, match="not 'TRUE'"):
+        parse_whole_number(True, "gap_refs")
 
 
 def test_parse_method():

@@ -32,6 +32,7 @@ from xlseg.engine.stability import (
 )
 from xlseg.engine.tables import SegmentationInput, TableSource, load_tables
 from xlseg.errors import XlsegError
+from xlseg.settings import check_parameters
 
 CUSTOMER_COLUMNS = (
     "Customer",
@@ -182,7 +183,29 @@ def segment(
     Returns
     -------
     SegmentationResult
+
+    Raises
+    ------
+    XlsegError
+        A parameter outside its bounds (`xlseg.settings.check_parameters`),
+        before any work; every problem of the tables (`load_tables`).
     """
+    check_parameters(
+        {
+            "k": k,
+            "k_min": k_min,
+            "k_max": k_max,
+            "method": method,
+            "metric": metric,
+            "seed": seed,
+            "n_init": n_init,
+            "gap_refs": gap_refs,
+            "gap_reference": gap_reference,
+            "stability_seeds": stability_seeds,
+            "silhouette_sample_size": silhouette_sample_size,
+            "method_params": method_params,
+        }
+    )
     inputs = load_tables(
         offers,
         transactions,

@@ -16,10 +16,11 @@ about as much as their distinct customers and offers.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,7 +31,9 @@ from xlseg.errors import XlsegError
 __all__ = [
     "CUSTOMER_HEADERS",
     "EXCEL_ERRORS",
+    "MAX_CELL_CHARACTERS",
     "OFFER_HEADERS",
+    "FormulaWithoutValue",
     "SegmentationInput",
     "TableSource",
     "column_letter",
@@ -96,6 +99,26 @@ EXCEL_ERRORS: frozenset[str] = frozenset(
 
 _MAX_LISTED = 5  # how many examples a message or note lists before "and N more"
 
+MAX_CELL_CHARACTERS = 32_767
+"""Most characters an Excel cell holds: longer text cannot be written back unchanged."""
+
+
+@dataclass(frozen=True)
+class FormulaWithoutValue:
+    """A formula cell saved without a calculated value, as a reader hands it over.
+
+    Workbooks written by programs (openpyxl, some exporters) carry formulas
+    that no spreadsheet has calculated yet; their cells have no value to read.
+    Readers put this marker in such a cell instead of a blank, so that the
+    message says what is wrong instead of calling the cell blank.
+    """
+
+    formula: str | None = None
+
+    def __str__(self) -> str:
+        return f"={self.formula}" if self.formula else "a formula"
+
+
 # "12", "12.0", "#12", "Offer 12", "offer #12", "Offer no. 12": the number is the id.
 _NUMBERED_OFFER = re.compile(
     r"(?:offer\s*(?:no\.?|nr\.?|number|num|id)?\s*)?#?\s*([+-]?\d+)(?:\.0*)?",
@@ -128,6 +151,11 @@ class TableSource:
         Excel row number of the header row; data start on the next row.
     first_column : int
         Excel column number of the frame's first column.
+    ends_at_blank_row : bool
+        The frame is a plain range of cells read down to the sheet's last
+        value, so the table ends at its first fully blank row: what lies
+        below (totals, ``=COUNT()`` rows, remarks) is left out with a note.
+        False for an Excel table, whose extent the user has set.
     """
 
     name: str
@@ -135,6 +163,7 @@ class TableSource:
     sheet: str | None = None
     header_row: int = 1
     first_column: int = 1
+    ends_at_blank_row: bool = False
 
     def row_number(self, row_position: int) -> int:
         """Excel's row number of the data row at 0-based ``row_position``."""
@@ -253,14 +282,47 @@ def _number_text(value: Real) -> str | None:
 
 
 def _reject_unusable(value: object, what: str) -> None:
+    if isinstance(value, FormulaWithoutValue):
+        raise ValueError(
+            f"the {what} cell holds the formula {value} but no calculated value (the workbook "
+            "was saved by a program that does not calculate); open it in Excel or LibreOffice "
+            "and save it, so that the formula has a value"
+        )
     if _is_blank(value):
         raise ValueError(f"the {what} is blank")
+    if isinstance(value, _TrueFalse):
+        value = value.value
     if isinstance(value, bool | np.bool_):
-        raise ValueError(f"the {what} is a TRUE/FALSE value")
+        raise ValueError(
+            f"the {what} cell holds the TRUE/FALSE value {str(bool(value)).upper()}, not {_a(what)}"
+        )
     if is_excel_error(value):
         raise ValueError(f"the {what} cell holds the Excel error {value.strip()}")
+    if isinstance(value, dt.date | dt.time | dt.timedelta | np.datetime64 | np.timedelta64):
+        raise ValueError(
+            f"the {what} cell holds a date or time ({_date_text(value)}), not {_a(what)}; if "
+            "Excel turned a typed id into a date, format the column as Text and retype it"
+        )
     if isinstance(value, Real) and not math.isfinite(value):
         raise ValueError(f"the {what} is {value}, not a finite number")
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARACTERS:
+        raise ValueError(
+            f"the {what} has {len(value):,} characters, more than the {MAX_CELL_CHARACTERS:,} "
+            "an Excel cell holds"
+        )
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+def _date_text(value: object) -> str:
+    """A date as ``2024-01-02``, with its time only when it has one."""
+    if isinstance(value, dt.date | np.datetime64):
+        stamp = pd.Timestamp(value)
+        if stamp is not pd.NaT:
+            return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
+    return str(value)
 
 
 def normalise_offer_id(value: object) -> int | str:
@@ -340,7 +402,8 @@ def _customers_vectorised(uniques: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     kind = pd.api.types.infer_dtype(uniques, skipna=True)
     if kind == "string":
         text = pd.Series(uniques.to_numpy(dtype=object)).str.strip()
-        done = ((text != "") & ~text.str.upper().isin(EXCEL_ERRORS)).to_numpy()
+        usable = (text != "") & ~text.str.upper().isin(EXCEL_ERRORS)
+        done = (usable & (text.str.len() <= MAX_CELL_CHARACTERS)).to_numpy()
         names[done] = text.to_numpy(dtype=object)[done]
     elif kind == "integer":
         done = np.ones(len(uniques), dtype=bool)
@@ -355,6 +418,29 @@ def _customers_vectorised(uniques: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     return names, done
 
 
+@dataclass(frozen=True)
+class _TrueFalse:
+    """A TRUE/FALSE cell of a key column, kept apart from the numbers 1 and 0.
+
+    Python counts ``True == 1.0``, so factorising a column holding both would
+    make a TRUE the offer 1; wrapped, it stays a value of its own, to be refused.
+    """
+
+    value: bool
+
+
+def _without_booleans(column: pd.Series) -> pd.Series:
+    """``column`` with its TRUE/FALSE cells wrapped (only mixed columns can hide them)."""
+    if column.dtype != object:
+        return column
+    booleans = column.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+    if not booleans.any():
+        return column
+    column = column.copy()
+    column[booleans] = [_TrueFalse(bool(v)) for v in column[booleans]]
+    return column
+
+
 def _key_column(
     column: pd.Series,
     normalise: Callable[[object], Hashable],
@@ -365,7 +451,7 @@ def _key_column(
     ``vectorised`` handles the common values in bulk; ``normalise`` handles
     the rest one by one and turns its ``ValueError`` into the value's problem.
     """
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    codes, uniques = pd.factorize(_without_booleans(column), use_na_sentinel=True)
     n = len(uniques)
     keys = np.full(n + 1, None, dtype=object)
     blank = np.zeros(n + 1, dtype=bool)
@@ -449,26 +535,167 @@ def _check_frame(frame: object, name: str) -> None:
         raise TypeError(f"the {name} table must be a pandas DataFrame, got {type(frame).__name__}")
 
 
-def _raise_bad_key(
+@dataclass
+class _Problems:
+    """Every problem of both tables, gathered in one pass so that one message lists them all.
+
+    ``entries`` holds the first problems as ``place: what`` texts; ``total``
+    counts every problem cell; ``per_table`` counts them by table, so that the
+    message can say how many each table has beyond the ones listed.
+    """
+
+    entries: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+    total: int = 0
+    described: int = 0
+    per_table: dict[str, int] = field(default_factory=dict)
+
+    def add(self, source: TableSource, text: str, advice: str, count: int = 1) -> None:
+        """One problem; ``count`` > 1 for an entry that sums up several (unknown offers)."""
+        if len(self.entries) < _MAX_LISTED:
+            self.entries.append(text)
+            self.advice.append(advice)
+            self.described += count
+        self.total += count
+        table = f"sheet '{source.sheet}'" if source.sheet else f"the {source.name} table"
+        self.per_table[table] = self.per_table.get(table, 0) + count
+
+    def raise_if_any(self) -> None:
+        """One `XlsegError`: the first problems with their cells, then how many more."""
+        if not self.total:
+            return
+        if len(self.entries) == 1 and self.total == self.described:
+            raise XlsegError(f"{self.entries[0]}{self.advice[0]}")
+        listed = "; ".join(self.entries)
+        more = self.total - self.described
+        counts = ", ".join(f"{n} in {table}" for table, n in self.per_table.items())
+        tail = f"; and {more} more" if more > 0 else ""
+        raise XlsegError(
+            f"{self.total} problems in the input tables ({counts}): {listed}{tail}. Correct "
+            "these cells or delete their rows."
+        )
+
+
+_ROW_ADVICE = "; correct it or delete the row."
+
+
+def _add_bad_keys(
+    problems: _Problems,
     frame: pd.DataFrame,
     source: TableSource,
     bad_rows: np.ndarray,
     checks: Sequence[tuple[int, _KeyColumn, str]],
 ) -> None:
-    """Raise for the first row with a blank or unusable key cell."""
-    row = int(bad_rows[0])
-    for position, keys, what in checks:
-        code = keys.codes[row]
-        if keys.blank[code]:
-            reason = f"the {what} is blank"
-        elif keys.problem[code] is not None:
-            reason = keys.problem[code]
-        else:
+    """Record every blank or unusable key cell of ``bad_rows`` (the first few by place)."""
+    for row in bad_rows[: _MAX_LISTED + 1].tolist():
+        for position, keys, what in checks:
+            code = keys.codes[row]
+            if keys.blank[code]:
+                reason = f"the {what} is blank"
+            elif keys.problem[code] is not None:
+                reason = keys.problem[code]
+            else:
+                continue
+            place = source.where(row, position, str(frame.columns[position]))
+            problems.add(source, f"{place}: {reason}", _ROW_ADVICE)
+    listed = np.zeros(len(frame), dtype=bool)
+    listed[bad_rows[: _MAX_LISTED + 1]] = True
+    for _, keys, _ in checks:
+        unusable = keys.row_unusable
+        rest = int(np.count_nonzero(unusable[bad_rows] & ~listed[bad_rows]))
+        if rest:
+            problems.total += rest
+            table = f"sheet '{source.sheet}'" if source.sheet else f"the {source.name} table"
+            problems.per_table[table] = problems.per_table.get(table, 0) + rest
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows are blank in every cell (missing, or text of spaces only), vectorised."""
+    blank = np.ones(len(frame), dtype=bool)
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        empty = column.isna().to_numpy(copy=True)
+        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            try:
+                spaces = (column.str.strip() == "").fillna(False)
+            except AttributeError:  # no text at all: the .str accessor refuses such a column
+                spaces = column.map(lambda v: isinstance(v, str) and not v.strip())
+            empty |= spaces.to_numpy(dtype=bool)
+        blank &= empty
+    return blank
+
+
+def _end_at_blank_row(frame: pd.DataFrame, source: TableSource, notes: list[str]) -> pd.DataFrame:
+    """The rows down to the first fully blank row below the data; a note on what was left out.
+
+    Analysts put totals, ``=COUNT()`` rows and remarks under a table after a
+    blank row; read as data they would be refused as bad rows, or worse,
+    counted as customers. Blank rows right under the header do not end the table.
+    """
+    if not source.ends_at_blank_row or frame.empty:
+        return frame
+    blank = _blank_rows(frame)
+    filled = np.flatnonzero(~blank)
+    if filled.size == 0:
+        return frame
+    gaps = np.flatnonzero(blank[filled[0] :])
+    if gaps.size == 0:
+        return frame
+    end = int(filled[0] + gaps[0])
+    below = np.flatnonzero(~blank[end:]) + end
+    if below.size:
+        first = int(below[0])
+        shown = [_shown(v) for v in frame.iloc[first] if not _is_blank(v)][:3]
+        notes.append(
+            f"{source.where()}: the {source.name} table ends at the blank row "
+            f"{source.row_number(end)}; {below.size} row(s) with values below it (rows "
+            f"{source.row_number(first)}-{source.row_number(int(below[-1]))}, starting "
+            f"{', '.join(shown)}) were left out as not part of the table."
+        )
+    return frame.iloc[:end]
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A cell's value quoted for a message, long text cut, spaces at the ends visible."""
+    text = str(value)
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text):,} characters)"
+    if text != text.strip() or any(ch in text for ch in "\t\r\n"):
+        return repr(text)
+    return f"'{text}'"
+
+
+def _check_attributes(
+    table: pd.DataFrame,
+    rows: np.ndarray,
+    columns: Sequence[int],
+    source: TableSource,
+    problems: _Problems,
+) -> None:
+    """Attribute cells that cannot be profiled: Excel errors, uncalculated formulas, too long.
+
+    An ``#N/A`` would otherwise become a category of its own in the lifts.
+    """
+    for position in range(table.shape[1]):
+        column = table.iloc[:, position]
+        if column.dtype != object and not pd.api.types.is_string_dtype(column.dtype):
             continue
-        place = source.where(row, position, str(frame.columns[position]))
-        others = len(bad_rows) - 1
-        more = f" {others} more row(s) have a blank or unusable key cell." if others else ""
-        raise XlsegError(f"{place}: {reason}; correct it or delete the row.{more}")
+        values = column.to_numpy(dtype=object)
+        for i in np.flatnonzero(pd.notna(values)).tolist():
+            value = values[i]
+            if isinstance(value, FormulaWithoutValue):
+                reason = f"the cell holds the formula {value} but no calculated value"
+            elif is_excel_error(value):
+                reason = f"the cell holds the Excel error {value.strip()}"
+            elif isinstance(value, str) and len(value) > MAX_CELL_CHARACTERS:
+                reason = (
+                    f"the cell has {len(value):,} characters, more than the "
+                    f"{MAX_CELL_CHARACTERS:,} an Excel cell holds"
+                )
+            else:
+                continue
+            place = source.where(int(rows[i]), columns[position], str(column.name))
+            problems.add(source, f"{place}: {reason}", "; correct it or leave the offer out.")
 
 
 def _offer_index(ids: Sequence[Hashable]) -> pd.Index:
@@ -480,9 +707,17 @@ def _all_int(ids: Iterable[Hashable]) -> bool:
 
 
 def _read_offers(
-    offers: pd.DataFrame, offer_column: str | None, source: TableSource
-) -> pd.DataFrame:
-    """The offers table indexed by normalised id, attributes as given."""
+    offers: pd.DataFrame,
+    offer_column: str | None,
+    source: TableSource,
+    problems: _Problems,
+    notes: list[str],
+) -> pd.DataFrame | None:
+    """The offers table indexed by normalised id, attributes as given; None if it has no id column.
+
+    Its problems are added to ``problems``; the offers with a usable id are kept
+    so that the transactions can still be checked against them.
+    """
     hint = ""
     if offer_column is None and find_offer_column(offers.columns) is None and offers.shape[1]:
         first = offers.columns[0]
@@ -491,28 +726,38 @@ def _read_offers(
                 f" The first column '{first}' looks like offer ids, but xlseg does not guess:"
                 " rename it or choose it."
             )
-    position = _resolve_column(offers, offer_column, OFFER_HEADERS, "offer id", source, hint)
+    try:
+        position = _resolve_column(offers, offer_column, OFFER_HEADERS, "offer id", source, hint)
+    except XlsegError as error:
+        problems.add(source, str(error), "")
+        return None
+    offers = _end_at_blank_row(offers, source, notes)
     ids = _key_column(offers.iloc[:, position], normalise_offer_id)
 
     problem_rows = np.flatnonzero(ids.row_unusable)
     skipped = problem_rows[_fully_blank(offers, problem_rows)]
     bad_rows = np.setdiff1d(problem_rows, skipped)
     if bad_rows.size:
-        _raise_bad_key(offers, source, bad_rows, [(position, ids, "offer id")])
-    rows = np.setdiff1d(np.arange(len(offers)), skipped)
+        _add_bad_keys(problems, offers, source, bad_rows, [(position, ids, "offer id")])
+    rows = np.setdiff1d(np.arange(len(offers)), problem_rows)
     if rows.size == 0:
-        raise XlsegError(f"{source.where()}: the offers table has no offers.")
+        if not bad_rows.size:
+            problems.add(source, f"{source.where()}: the offers table has no offers", ".")
+        return None
 
     index = _offer_index(ids.keys[ids.codes[rows]])
-    duplicated = np.flatnonzero(index.duplicated())
-    if duplicated.size:
-        row = int(rows[duplicated[0]])
-        first = int(rows[np.flatnonzero(index == index[duplicated[0]])[0]])
-        column = str(offers.columns[position])
-        raise XlsegError(
-            f"{source.where(row, position, column)}: offer {index[duplicated[0]]} appears twice "
-            f"(first on row {source.row_number(first)}); each offer needs its own id."
+    column = str(offers.columns[position])
+    for at in np.flatnonzero(index.duplicated()).tolist():
+        row = int(rows[at])
+        first = int(rows[np.flatnonzero(index == index[at])[0]])
+        problems.add(
+            source,
+            f"{source.where(row, position, column)}: offer {index[at]} appears twice "
+            f"(first on row {source.row_number(first)})",
+            "; each offer needs its own id.",
         )
+    keep = ~index.duplicated()
+    rows, index = rows[keep], index[keep]
 
     attributes = [j for j in range(offers.shape[1]) if j != position]
     table = offers.iloc[rows, attributes].copy()
@@ -521,29 +766,44 @@ def _read_offers(
         for c in table.columns
         if (header_key(c) == "" or str(c).startswith("Unnamed:")) and table[c].map(_is_blank).all()
     ]
+    kept = [
+        j
+        for j, c in zip(attributes, offers.columns[attributes], strict=True)
+        if c not in empty_unnamed
+    ]
     table = table.drop(columns=empty_unnamed)
+    _check_attributes(table, rows, kept, source, problems)
     table.index = index
     return table
 
 
-def _unknown_offer_error(
+def _unknown_offers(
+    problems: _Problems,
     transactions: pd.DataFrame,
     source: TableSource,
     offers_source: TableSource,
     position: int,
     rows: np.ndarray,
     offer_keys: Sequence[Hashable],
-) -> XlsegError:
+    known: pd.Index,
+) -> None:
     place = source.where(column_position=position, column_name=str(transactions.columns[position]))
-    examples = [
-        f"offer {key} on row {source.row_number(row)}"
-        for key, row in zip(offer_keys[:_MAX_LISTED], rows[:_MAX_LISTED], strict=True)
-    ]
-    return XlsegError(
+    by_case = {str(k).casefold(): k for k in known if isinstance(k, str)}
+    examples = []
+    for key, row in zip(offer_keys[:_MAX_LISTED], rows[:_MAX_LISTED], strict=True):
+        similar = by_case.get(str(key).casefold()) if isinstance(key, str) else None
+        hint = f" (the offers table has '{similar}', which differs in case)" if similar else ""
+        examples.append(
+            f"offer {_shown(key)[1:-1] if isinstance(key, str) else key} on row "
+            f"{source.row_number(row)}{hint}"
+        )
+    problems.add(
+        source,
         f"{place}: {len(rows)} transaction(s) refer to {len(set(offer_keys))} offer(s) that "
         f"are not in the offers table ({offers_source.where()}): "
-        f"{_listing(examples, len(rows))}. Add these offers to the offers table or correct "
-        "the offer ids."
+        f"{_listing(examples, len(rows))}",
+        ". Add these offers to the offers table or correct the offer ids.",
+        count=len(rows),
     )
 
 
@@ -576,6 +836,8 @@ def load_tables(
     offers_source, transactions_source : TableSource, optional
         Where the tables came from, so that errors name the Excel cell.
         Default ``TableSource("offers")`` and ``TableSource("transactions")``.
+        A source with ``ends_at_blank_row`` cuts its table at the first fully
+        blank row below the data (with a note on the rows left out).
     min_customers : int, default 3
         Fewest distinct customers worth segmenting.
 
@@ -586,11 +848,13 @@ def load_tables(
     Raises
     ------
     XlsegError
-        For anything the user has to fix, naming table, Excel row and column:
-        a missing column; a blank, TRUE/FALSE or Excel-error key cell in a row
-        that is not entirely blank (entirely blank rows are skipped); a blank
-        or repeated offer id in the offers table; transactions of offers
-        missing from the offers table; no transactions; too few customers.
+        For anything the user has to fix, all problems of both tables in one
+        message (the first few with file, sheet, Excel row and column, then how
+        many more): a missing column; a blank, TRUE/FALSE, date, Excel-error,
+        uncalculated-formula or over-long key cell in a row that is not
+        entirely blank (entirely blank rows are skipped); a repeated offer id;
+        an Excel error in an offer attribute; transactions of offers missing
+        from the offers table; no transactions; too few customers.
     """
     _check_frame(transactions, "transactions")
     if offers is not None:
@@ -602,20 +866,36 @@ def load_tables(
     offers_source = offers_source or TableSource("offers")
     source = transactions_source or TableSource("transactions")
     notes: list[str] = []
+    problems = _Problems()
 
-    offer_table = None if offers is None else _read_offers(offers, offer_column, offers_source)
+    offer_table = (
+        None
+        if offers is None
+        else _read_offers(offers, offer_column, offers_source, problems, notes)
+    )
+    offers_broken = offers is not None and offer_table is None
 
-    customer_at = _resolve_column(
-        transactions, customer_column, CUSTOMER_HEADERS, "customer", source
-    )
-    offer_at = _resolve_column(
-        transactions, transaction_offer_column, OFFER_HEADERS, "offer", source
-    )
+    positions = []
+    for explicit, vocabulary, what in (
+        (customer_column, CUSTOMER_HEADERS, "customer"),
+        (transaction_offer_column, OFFER_HEADERS, "offer"),
+    ):
+        try:
+            positions.append(_resolve_column(transactions, explicit, vocabulary, what, source))
+        except XlsegError as error:
+            problems.add(source, str(error), "")
+    if len(positions) < 2:
+        problems.raise_if_any()
+    customer_at, offer_at = positions
     if customer_at == offer_at:
-        raise XlsegError(
+        problems.add(
+            source,
             f"{source.where(column_position=offer_at)}: the same column cannot hold both "
-            "the customer and the offer."
+            "the customer and the offer",
+            ".",
         )
+        problems.raise_if_any()
+    transactions = _end_at_blank_row(transactions, source, notes)
     customers = _key_column(
         transactions.iloc[:, customer_at], normalise_customer, _customers_vectorised
     )
@@ -626,12 +906,14 @@ def load_tables(
     bad_rows = np.setdiff1d(problem_rows, skipped)
     if bad_rows.size:
         checks = [(customer_at, customers, "customer"), (offer_at, offer_ids, "offer id")]
-        _raise_bad_key(transactions, source, bad_rows, checks)
+        _add_bad_keys(problems, transactions, source, bad_rows, checks)
     keep = np.ones(len(transactions), dtype=bool)
-    keep[skipped] = False
+    keep[problem_rows] = False
     rows = np.flatnonzero(keep)
-    if rows.size == 0:
-        raise XlsegError(f"{source.where()}: there are no transactions.")
+    if rows.size == 0 and not bad_rows.size:
+        problems.add(source, f"{source.where()}: there are no transactions", ".")
+    if offers_broken:
+        problems.raise_if_any()
 
     # Offer of each row as a position in the offers table (-1: missing from it).
     if offer_table is None:
@@ -647,9 +929,17 @@ def load_tables(
     unknown = np.flatnonzero(offer_pos < 0)
     if unknown.size:
         keys = offer_ids.keys[offer_ids.codes[rows[unknown]]]
-        raise _unknown_offer_error(
-            transactions, source, offers_source, offer_at, rows[unknown], list(keys)
+        _unknown_offers(
+            problems,
+            transactions,
+            source,
+            offers_source,
+            offer_at,
+            rows[unknown],
+            list(keys),
+            offer_table.index,
         )
+    problems.raise_if_any()
 
     # Customers: distinct normalised names ("Smith" and "Smith " are one customer).
     valid = customers.valid
@@ -662,6 +952,7 @@ def load_tables(
             f"{source.where()}: only {len(distinct_names)} distinct customer(s); "
             f"segmentation needs at least {min_customers}."
         )
+    notes.extend(_name_notes(transactions.iloc[:, customer_at], customers, source))
 
     pair = customer_code * len(offer_table) + offer_pos
     repeated = pd.Series(pair).duplicated(keep="first").to_numpy()
@@ -682,6 +973,58 @@ def load_tables(
         }
     )
     return SegmentationInput(offers=offer_table, transactions=frame, notes=tuple(notes))
+
+
+def _name_notes(column: pd.Series, customers: _KeyColumn, source: TableSource) -> list[str]:
+    """Notes on customer names merged because they differ only by spaces at their ends,
+    and on names kept apart although they differ only in case.
+
+    ``" =1+1"``, ``"\\t=1+1"`` and ``"=1+1"`` are one customer (stray spaces are
+    typing accidents), which the analyst should know; ``"Smith"`` and ``"SMITH"``
+    stay two customers, since the data spells them differently.
+    """
+    # pd.factorize numbers values in order of appearance, so a code's first row is
+    # where the running maximum of the codes first reaches it.
+    codes = customers.codes
+    present = np.flatnonzero(codes < len(customers.keys) - 1)
+    seen = codes[present]
+    new = np.ones(seen.size, dtype=bool)
+    new[1:] = seen[1:] > np.maximum.accumulate(seen)[:-1]
+    first_row = np.full(len(customers.keys), -1, dtype=np.int64)
+    first_row[seen[new]] = present[new]
+    used = np.flatnonzero((first_row >= 0) & customers.valid)
+    raw_values = column.iloc[first_row[used]].to_numpy(dtype=object)
+    keys = customers.keys[used]
+    differs = (
+        np.flatnonzero(raw_values != keys)
+        if not pd.api.types.is_numeric_dtype(column.dtype)
+        else np.zeros(0, dtype=np.int64)
+    )
+    stripped = [int(i) for i in differs if isinstance(raw_values[i], str)]
+    notes = []
+    if stripped:
+        merged = [
+            f"{_shown(raw_values[i])} on row {source.row_number(int(first_row[used[i]]))} "
+            f"as '{keys[i]}'"
+            for i in stripped[:_MAX_LISTED]
+        ]
+        notes.append(
+            f"{len(stripped)} customer name(s) in {source.where()} have spaces, tabs or line "
+            "breaks at the start or end and were taken as the name without them (one customer "
+            f"with every other spelling of it): {_listing(merged, len(stripped))}."
+        )
+    names = pd.Series(pd.unique(keys), dtype=object)
+    folded = names.str.casefold()
+    clash = names[folded.duplicated(keep=False).to_numpy()].sort_values()
+    if len(clash):
+        groups = clash.groupby(folded[clash.index]).agg(lambda g: " and ".join(f"'{n}'" for n in g))
+        listed = list(groups)
+        notes.append(
+            f"{len(clash)} customer names in {source.where()} differ from another only in upper "
+            f"and lower case and are kept as different customers: "
+            f"{_listing(listed, len(listed))}."
+        )
+    return notes
 
 
 def _duplicates_note(

@@ -105,7 +105,7 @@ class LiveBookReader(BookReader):
         """The used range's values and its 0-based first row and column, read once."""
         if sheet not in self._values:
             used = self.book.sheets[sheet].used_range
-            values = used.options(ndim=2).value or []
+            values = used.options(ndim=2, err_to_str=True).value or []
             self._values[sheet] = (values, used.row - 1, used.column - 1)
         return self._values[sheet]
 

@@ -42,7 +42,7 @@ import pandas as pd
 
 from xlseg.engine.kselect import KSelection, select_k
 from xlseg.engine.matrix import CustomerOfferMatrix, build_matrix
-from xlseg.engine.methods import METHODS, cluster
+from xlseg.engine.methods import cluster
 from xlseg.engine.model import SegmentModel, model_from_rows
 from xlseg.engine.profiles import Profiles, profile_segments
 from xlseg.engine.scoring import score_inputs
@@ -58,6 +58,7 @@ from xlseg.engine.tables import (
 )
 from xlseg.engine.targeting import DEFAULT_TOP_N, MAX_TOP_N, target
 from xlseg.errors import XlsegError
+from xlseg.settings import parse_setting
 
 __all__ = [
     "COM_ERRORS",
@@ -357,51 +358,28 @@ def read_offers(value: object) -> RangeTable:
     return RangeTable(header, tuple(rows[1:]), source)
 
 
-def parse_whole_number(value: object, name: str, default: int, low: int) -> int:
-    """A whole-number argument: blank gives ``default``; 4.0 and "4" are 4.
+def parse_whole_number(value: object, name: str) -> int:
+    """A whole-number argument, one of `xlseg.settings.SETTINGS` (``seed``, ``k_min``...).
+
+    Blank gives the setting's default; 4.0 and "4" are 4. The bounds are the
+    settings sheet's and the command line's (`xlseg.settings.parse_setting`).
 
     Raises
     ------
     XlsegError
-        For text, TRUE/FALSE, fractions and numbers below ``low``.
+        For text, TRUE/FALSE, fractions and numbers outside the setting's range.
     """
-    if _is_blank(value):
-        return default
-    number: float | None = None
-    if isinstance(value, Real) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if number is None or not math.isfinite(number) or not number.is_integer():
-        raise XlsegError(f"{name} must be a whole number, not '{value}'")
-    if number < low:
-        raise XlsegError(f"{name} must be at least {low}, not {int(number)}")
-    return int(number)
+    return int(parse_setting(name, value))  # type: ignore[call-overload]
 
 
 def parse_k(value: object) -> int | str:
     """The number of segments: blank or ``"auto"`` for the recommended K."""
-    if _is_blank(value) or (isinstance(value, str) and value.strip().lower() == "auto"):
-        return "auto"
-    try:
-        return parse_whole_number(value, "k", 0, 2)
-    except XlsegError:
-        raise XlsegError(
-            f"k must be 'auto' (or blank) or a whole number of segments from 2, not '{value}'"
-        ) from None
+    return parse_setting("k", value)  # type: ignore[return-value]
 
 
 def parse_method(value: object) -> str:
     """The clustering method; blank gives k-means."""
-    if _is_blank(value):
-        return str(SEGMENT_DEFAULTS["method"])
-    method = str(value).strip().lower()
-    if method not in METHODS:
-        raise XlsegError(f"method must be one of {', '.join(METHODS)}; not '{value}'")
-    return method
+    return str(parse_setting("method", value))
 
 
 def _cell(value: object) -> Cell:
@@ -569,7 +547,7 @@ def cluster_table(
     table = read_transactions(transactions)
     k_value = parse_k(k)
     method_value = parse_method(method)
-    seed_value = parse_whole_number(seed, "seed", int(SEGMENT_DEFAULTS["seed"]), 0)
+    seed_value = parse_whole_number(seed, "seed")
 
     def compute() -> tuple[tuple[Cell, ...], ...]:
         found = _segments(table, None, k_value, method_value, seed_value)
@@ -629,9 +607,9 @@ def kscores_table(
     weak recommendation.
     """
     table = read_transactions(transactions)
-    low = parse_whole_number(k_min, "k_min", int(SEGMENT_DEFAULTS["k_min"]), 1)
-    high = parse_whole_number(k_max, "k_max", int(SEGMENT_DEFAULTS["k_max"]), 2)
-    refs = parse_whole_number(gap_refs, "gap_refs", int(SEGMENT_DEFAULTS["gap_refs"]), 1)
+    low = parse_whole_number(k_min, "k_min")
+    high = parse_whole_number(k_max, "k_max")
+    refs = parse_whole_number(gap_refs, "gap_refs")
     if high < low:
         raise XlsegError(f"k_max ({high}) must not be smaller than k_min ({low})")
     seed = int(SEGMENT_DEFAULTS["seed"])

@@ -124,11 +124,13 @@ def table_block(
     its number format, plus padding; text longer than ``max_width`` (or than
     the width ``widths`` fixes for a column) wraps.
     """
-    columns = [str(c) for c in frame.columns]
+    given = [str(c) for c in frame.columns]
+    columns = distinct_headers(given)
+    renamed = dict(zip(given[::-1], columns[::-1], strict=True))  # the first of a name keeps it
     values = [_column_values(frame.iloc[:, i]) for i in range(frame.shape[1])]
     rows = tuple(zip(*values, strict=True)) if values else ()
-    formats = {c: f for c, f in (number_formats or {}).items() if c in columns}
-    fixed = dict(widths or {})
+    formats = {renamed[c]: f for c, f in (number_formats or {}).items() if c in renamed}
+    fixed = {renamed[c]: w for c, w in (widths or {}).items() if c in renamed}
     column_widths = []
     wrapped = []
     for column, col in zip(columns, values, strict=True):
@@ -147,6 +149,26 @@ def table_block(
         column_widths=tuple(column_widths),
         wrapped=tuple(wrapped),
     )
+
+
+def distinct_headers(headers: Sequence[str]) -> list[str]:
+    """Headers made unique ignoring case, as an Excel table requires.
+
+    Input data bring headers and ids that differ only in case or in spaces at
+    their ends (``Varietal``, ``VARIETAL`` and ``Varietal ``, offers ``X`` and
+    ``x``); the later one is numbered (``VARIETAL (2)``), so both columns are
+    written and told apart.
+    """
+    taken: set[str] = set()
+    unique = []
+    for header in headers:
+        name, count = header, 1
+        while name.strip().casefold() in taken:
+            count += 1
+            name = f"{header.rstrip()} ({count})"
+        taken.add(name.strip().casefold())
+        unique.append(name)
+    return unique
 
 
 def _column_values(column: pd.Series) -> list[Value]:

@@ -56,10 +56,12 @@ def analyse_book(
         that cannot be found or read, and every bad row the engine finds.
     """
     from_sheet = parse_settings(
-        book.settings(), where=f"file '{book.file}', sheet '{SETTINGS_SHEET}'"
+        book.settings(),
+        where=f"file '{book.file}', sheet '{SETTINGS_SHEET}'",
+        places=book.setting_places,
     )
     given = {key: value for key, value in (options or {}).items() if value is not None}
-    settings = merge_settings(from_sheet, parse_settings(given, where=options_source))
+    settings = merge_settings(from_sheet, parse_settings(given, where=options_source, options=True))
     tables = read_tables(
         book,
         offers_sheet=settings["offers_sheet"],

@@ -27,12 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree
+from xml.sax.saxutils import unescape
 
 import fastexcel
+import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from xlseg.engine.tables import TableSource, column_letter, find_customer_column, find_offer_column
+from xlseg.engine.tables import (
+    FormulaWithoutValue,
+    TableSource,
+    column_letter,
+    find_customer_column,
+    find_offer_column,
+)
 from xlseg.errors import XlsegError
 from xlseg.report.sheet_names import OUTPUT_MARKER, SHEET_PREFIX
 from xlseg.settings import SETTINGS_SHEET
@@ -129,10 +136,13 @@ class ExcelTable:
 
 @dataclass(frozen=True)
 class SheetInfo:
+    """A sheet of the workbook; ``part`` is its part in the package (blank when live)."""
+
     name: str
     is_worksheet: bool
     is_output: bool
     tables: tuple[ExcelTable, ...]
+    part: str = ""
 
 
 @dataclass(frozen=True)
@@ -350,7 +360,7 @@ def _read_structure(path: Path) -> list[SheetInfo]:
                     if kind == "worksheet" and table_kind == "table"
                 )
                 is_output = position in marked or name.casefold().startswith(SHEET_PREFIX)
-                sheets.append(SheetInfo(name, kind == "worksheet", is_output, tables))
+                sheets.append(SheetInfo(name, kind == "worksheet", is_output, tables, part))
     except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, ValueError) as error:
         raise XlsegError(
             f"file '{path.name}' could not be read as an Excel workbook ({error}); {SAVE_AS}"
@@ -441,6 +451,9 @@ class BookReader:
         self.file = file
         self.sheets = sheets
         self._tops: dict[str, tuple[list[list[str | None]], int]] = {}
+        #: Where each setting of `settings` was read: ``key -> "file 'b.xlsx', sheet
+        #: 'xlseg settings', cell B4"``, so that a bad value is refused naming its cell.
+        self.setting_places: dict[str, str] = {}
 
     def grid(self, sheet: str, n_rows: int | None) -> tuple[list[list[str | None]], int]:
         """A sheet's first ``n_rows`` rows as text from Excel row 1, and its first column.
@@ -582,12 +595,14 @@ class BookReader:
         )
 
     def source(self, role: Role, region: Region) -> TableSource:
+        """Where the region's table is; a plain range ends at its first blank row."""
         return TableSource(
             name=role,
             file=self.file,
             sheet=region.sheet,
             header_row=region.header_row + 1,
             first_column=region.first_column + 1,
+            ends_at_blank_row=region.table is None,
         )
 
     # Reading values --------------------------------------------------------------------------
@@ -614,6 +629,8 @@ class BookReader:
                     f"twice (rows {rows[key]} and {number}, column {column_letter(offset + 1)})"
                 )
             found[key], rows[key] = (value or "").strip(), number
+            cell = f"{column_letter(offset + 2)}{number}"
+            self.setting_places[key] = f"file '{self.file}', sheet '{sheet.name}', cell {cell}"
         return found
 
 
@@ -622,6 +639,7 @@ class FileBookReader(BookReader):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path.name, _read_structure(path))
+        self.path = path
         try:
             self.reader = fastexcel.read_excel(path)
         except (fastexcel.FastExcelError, fastexcel.CalamineError) as error:
@@ -662,32 +680,55 @@ class FileBookReader(BookReader):
 
         Columns are typed from all their cells, not fastexcel's default sample
         of 1,000 rows, whose type would turn a text cell further down into a
-        null. A column of dates with a text cell among them still loses that
-        cell when typed; such columns are read again as text.
+        null. fastexcel reads a column that mixes kinds of cells as one type,
+        which would make a TRUE the number 1 and a date the text ``2024-01-02
+        00:00:00``; so the cells are first read with strict typing, and only a
+        sheet that mixes kinds in a column is read again to put its booleans and
+        dates back (`_restore_kinds`). Excel error cells come back as their text
+        (``#DIV/0!``), and key cells holding a formula that was never calculated
+        as `FormulaWithoutValue`, so that the engine can say what is wrong
+        with them instead of calling them blank.
         """
+        self._check_excel_limits(region)
         columns = list(range(region.first_column, region.last_column + 1))
 
-        def read(dtypes: Literal["string"] | None) -> tuple[pa.RecordBatch, object]:
+        def read(dtypes: Literal["string", "datetime"] | None, strict: bool, use: list[int]):
             with self._reading(region.sheet):
-                sheet = self.reader.load_sheet(
-                    region.sheet,
-                    header_row=region.header_row,
-                    use_columns=columns,
-                    n_rows=region.data_rows,
-                    schema_sample_rows=None,
-                    dtypes=dtypes,
-                )
-                return sheet.to_arrow_with_errors()
+                try:
+                    sheet = self.reader.load_sheet(
+                        region.sheet,
+                        header_row=region.header_row,
+                        use_columns=use,
+                        n_rows=region.data_rows,
+                        schema_sample_rows=None,
+                        dtype_coercion="strict" if strict else "coerce",
+                        dtypes=dtypes,
+                    )
+                    batch, errors = sheet.to_arrow_with_errors()
+                except fastexcel.UnsupportedColumnTypeCombinationError:
+                    raise _MixedColumn from None
+                first = min((c.absolute_index for c in sheet.available_columns()), default=0)
+                return batch.to_pandas(), errors, first
 
-        batch, errors = read(None)
-        frame = batch.to_pandas()
-        if errors is not None:
+        mixed = False
+        try:
+            frame, errors, first = read(None, True, columns)
+        except _MixedColumn:
+            mixed = True
+            frame, errors, first = read(None, False, columns)
+        if errors is not None and any(
+            _ERROR_DETAIL.search(error.detail) is None for error in errors.errors
+        ):
             # A cell that does not fit its column's type (text among dates) comes back
-            # as null and is only reported; take such columns as text, losing nothing.
-            text = read("string")[0].to_pandas()
+            # as null and is only reported; fill such cells from the text, losing nothing.
+            text = read("string", False, columns)[0]
             for position in range(frame.shape[1]):
-                if frame.iloc[:, position].count() < text.iloc[:, position].count():
-                    frame.isetitem(position, text.iloc[:, position])
+                typed, shown = frame.iloc[:, position], text.iloc[:, position]
+                if typed.count() < shown.count():
+                    values = typed.astype(object)
+                    missing = (typed.isna() & shown.notna()).to_numpy()
+                    values[missing] = shown[missing]
+                    frame.isetitem(position, values)
         frame.columns = unique_headers(region.headers)
         if region.data_rows is None:
             filled = frame.notna().to_numpy().any(axis=1).nonzero()[0]
@@ -697,4 +738,216 @@ class FileBookReader(BookReader):
                 f"file '{self.file}', {region.describe()}: no data rows below the header "
                 f"row {region.header_row + 1}"
             )
-        return frame.reset_index(drop=True)
+        frame = frame.reset_index(drop=True)
+        self._check_last_row(region, len(frame))
+        if mixed:
+            numeric = [
+                j
+                for j in range(frame.shape[1])
+                if pd.api.types.is_numeric_dtype(frame.iloc[:, j].dtype)
+                and not pd.api.types.is_bool_dtype(frame.iloc[:, j].dtype)
+            ]
+            # One read as text for all number columns; a text column is read again only
+            # if it holds texts that could stand for a TRUE/FALSE or a date.
+            text = read("string", False, [columns[j] for j in numeric])[0] if numeric else None
+            frame = _restore_kinds(
+                frame,
+                {j: text.iloc[: len(frame), i] for i, j in enumerate(numeric)},
+                lambda j: read("datetime", False, [columns[j]]),
+            )
+        if errors is not None:
+            frame = _put_errors(frame, errors.errors, first, region.first_column)
+        return self._mark_uncalculated(region, frame)
+
+    def _check_excel_limits(self, region: Region) -> None:
+        """Refuse a table outside Excel's grid: a file Excel itself could not have written."""
+        if region.last_column >= EXCEL_MAX_COLUMNS:
+            raise XlsegError(
+                f"file '{self.file}', {region.describe()}: the table reaches column "
+                f"{column_letter(region.last_column + 1)}, beyond Excel's last column "
+                f"{column_letter(EXCEL_MAX_COLUMNS)}; Excel cannot open such a sheet. "
+                "Save it from the program that made it with the table inside Excel's grid."
+            )
+
+    def _check_last_row(self, region: Region, n_rows: int) -> None:
+        last = region.header_row + 1 + n_rows  # 1-based row of the last data row
+        if last > EXCEL_MAX_ROWS:
+            raise XlsegError(
+                f"file '{self.file}', {region.describe()}, row {last:,}: the table runs below "
+                f"Excel's last row {EXCEL_MAX_ROWS:,}; Excel cannot open such a sheet. "
+                "Split the table, or save it from the program that made it within Excel's grid."
+            )
+
+    def _mark_uncalculated(self, region: Region, frame: pd.DataFrame) -> pd.DataFrame:
+        """Key cells that hold a formula without a calculated value, as `FormulaWithoutValue`.
+
+        Only the key columns (by the engine's header vocabulary) of rows that
+        hold something are looked up, and only when such a cell is empty, so a
+        clean sheet is not scanned.
+        """
+        keys = [
+            j
+            for j in (find_offer_column(region.headers), find_customer_column(region.headers))
+            if j is not None
+        ]
+        if not keys:
+            return frame
+        filled = frame.notna().to_numpy().any(axis=1)
+        empty = {j: np.flatnonzero(frame.iloc[:, j].isna().to_numpy() & filled) for j in keys}
+        if not any(rows.size for rows in empty.values()):
+            return frame
+        sheet = next((s for s in self.sheets if s.name == region.sheet), None)
+        if sheet is None or not sheet.part:
+            return frame
+        with zipfile.ZipFile(self.path) as archive:
+            formulas = uncalculated_formulas(archive.read(sheet.part))
+        if not formulas:
+            return frame
+        frame = frame.copy()
+        for j, rows in empty.items():
+            column = region.first_column + j
+            found = [
+                (i, formulas[(region.header_row + 1 + i, column)])
+                for i in rows.tolist()
+                if (region.header_row + 1 + i, column) in formulas
+            ]
+            if found:
+                values = frame.iloc[:, j].astype(object)
+                for i, formula in found:
+                    values.iloc[i] = FormulaWithoutValue(formula)
+                frame.isetitem(j, values)
+        return frame
+
+
+class _MixedColumn(Exception):
+    """A column mixes kinds of cells (numbers and TRUE/FALSE, text and dates)."""
+
+
+EXCEL_MAX_ROWS = 1_048_576
+"""Rows of an Excel sheet."""
+EXCEL_MAX_COLUMNS = 16_384
+"""Columns of an Excel sheet (A to XFD)."""
+
+# Excel's error values as calamine names them (``Error(Div0)`` in fastexcel's messages).
+_CALAMINE_ERRORS = {
+    "Div0": "#DIV/0!",
+    "NA": "#N/A",
+    "Name": "#NAME?",
+    "Null": "#NULL!",
+    "Num": "#NUM!",
+    "Ref": "#REF!",
+    "Value": "#VALUE!",
+    "GettingData": "#GETTING_DATA",
+}
+_ERROR_DETAIL = re.compile(r"Error\((\w+)\)")
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?)?")
+_BOOLEAN_TEXT = ("true", "false")
+
+
+def _put_errors(
+    frame: pd.DataFrame, errors: Sequence[fastexcel.CellError], first: int, region_first: int
+) -> pd.DataFrame:
+    """Error cells (null in the frame) as the text Excel shows, ``#DIV/0!``.
+
+    fastexcel reports each cell it could not convert with its data row and its
+    column counted from the sheet's first used column.
+    """
+    found: dict[int, list[tuple[int, str]]] = {}
+    for error in errors:
+        match = _ERROR_DETAIL.search(error.detail)
+        if match is None:
+            continue
+        row, column = error.offset_position
+        j = first + column - region_first
+        if 0 <= j < frame.shape[1] and 0 <= row < len(frame):
+            found.setdefault(j, []).append((row, _CALAMINE_ERRORS.get(match.group(1), "#VALUE!")))
+    for j, cells in found.items():
+        values = frame.iloc[:, j].astype(object)
+        for row, text in cells:
+            values.iloc[row] = text
+        frame.isetitem(j, values)
+    return frame
+
+
+def _restore_kinds(
+    frame: pd.DataFrame, texts_of: dict[int, pd.Series], read_as_dates
+) -> pd.DataFrame:
+    """Booleans and dates of columns that mix kinds of cells, as they are in the sheet.
+
+    A number column hides TRUE as 1 and a date as its serial number; a text
+    column shows them as ``true`` and ``2024-01-02 00:00:00``. Reading the
+    column as text tells the booleans and dates of a number column; in a text
+    column, the suspicious texts are told from typed ones by reading it as dates.
+    ``texts_of`` holds the number columns read as text; ``read_as_dates(j)``
+    reads column ``j`` as dates.
+    """
+    for j in range(frame.shape[1]):
+        column = frame.iloc[:, j]
+        if j in texts_of:
+            text = texts_of[j].reset_index(drop=True)
+            booleans = text.isin(_BOOLEAN_TEXT).to_numpy(dtype=bool)
+            dates = text.str.fullmatch(_DATE_TEXT).fillna(False).to_numpy(dtype=bool)
+            if booleans.any() or dates.any():
+                values = column.astype(object)
+                values[booleans] = (text[booleans] == "true").tolist()
+                values[dates] = [pd.Timestamp(t) for t in text[dates]]
+                frame.isetitem(j, values)
+        elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            texts = column.astype(object)
+            strings = texts.map(lambda v: isinstance(v, str))
+            suspicious = strings & (
+                texts.where(strings, "").str.fullmatch(_DATE_TEXT)
+                | texts.where(strings, "").isin(_BOOLEAN_TEXT)
+            )
+            if not suspicious.any():
+                continue
+            typed, errors, _ = read_as_dates(j)
+            stamps = typed.iloc[: len(frame), 0]
+            booleans = {
+                error.offset_position[0]
+                for error in (errors.errors if errors is not None else ())
+                if "Bool(" in error.detail
+            }
+            values = texts.copy()
+            for i in np.flatnonzero(suspicious.to_numpy(dtype=bool)).tolist():
+                if i in booleans:
+                    values.iloc[i] = texts.iloc[i] == "true"
+                elif pd.notna(stamps.iloc[i]):
+                    values.iloc[i] = pd.Timestamp(stamps.iloc[i])
+            frame.isetitem(j, values)
+    return frame
+
+
+_FORMULA_CELL = re.compile(
+    rb"<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?f>)\s*"
+    rb"(<(?:\w+:)?v\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?v>))?",
+    re.S,
+)
+_CELL_REF = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
+_STRING_RESULT = re.compile(rb'\bt="str"')
+
+
+def uncalculated_formulas(sheet_xml: bytes) -> dict[tuple[int, int], str | None]:
+    """``(row, column) -> formula text`` (0-based) of formula cells without a cached value.
+
+    A cell calculated by a spreadsheet holds its result in ``<v>`` (an empty
+    text result has ``t="str"``); programs that write formulas without
+    calculating them leave ``<v>`` out or empty. Cells without an ``r``
+    reference are not located and left out.
+    """
+    found: dict[tuple[int, int], str | None] = {}
+    if re.search(rb"<(?:\w+:)?f\b", sheet_xml) is None:
+        return found
+    for match in _FORMULA_CELL.finditer(sheet_xml):
+        attributes, formula, value_element, value = match.groups()
+        if value_element is not None and (value or _STRING_RESULT.search(attributes)):
+            continue
+        ref = _CELL_REF.search(attributes)
+        if ref is None:
+            continue
+        column = 0
+        for letter in ref.group(1):
+            column = column * 26 + letter - 64
+        text = unescape(formula.decode("utf-8", "replace")) if formula else None
+        found[(int(ref.group(2)) - 1, column - 1)] = text
+    return found

@@ -29,6 +29,7 @@ from xlsxwriter.utility import quote_sheetname, xl_range_abs
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from xlseg.errors import XlsegError
 from xlseg.report.model import (
     NUMBER_PADDING,
     PAGE_FOOTER,
@@ -131,12 +132,41 @@ class _Formats:
         return self._cells[key]
 
 
+EXCEL_ROWS, EXCEL_COLUMNS, EXCEL_CELL_CHARACTERS = 1_048_576, 16_384, 32_767
+"""Excel's grid and the most characters a cell holds; XlsxWriter drops what is beyond."""
+
+
+def _check_grid(spec: SheetSpec) -> None:
+    """Refuse a sheet whose blocks leave Excel's grid (XlsxWriter would skip such cells)."""
+    for block in spec.blocks:
+        if isinstance(block, TextBlock | TableBlock):
+            width = len(block.columns) if isinstance(block, TableBlock) else 1
+            last_row = block.anchor[0] + block.height
+            last_col = block.anchor[1] + width
+            if last_row > EXCEL_ROWS or last_col > EXCEL_COLUMNS:
+                what = f"table '{block.name}'" if isinstance(block, TableBlock) else "text"
+                raise XlsegError(
+                    f"sheet '{spec.name}': the {what} would need {last_row:,} rows and "
+                    f"{last_col:,} columns, beyond Excel's {EXCEL_ROWS:,} x {EXCEL_COLUMNS:,}; "
+                    "nothing was written"
+                )
+
+
+def _fit_cell(text: str) -> str:
+    """Text cut to what a cell holds, saying so in the cell (XlsxWriter would cut it silently)."""
+    if len(text) <= EXCEL_CELL_CHARACTERS:
+        return text
+    marker = f" [cut: {len(text):,} characters; an Excel cell holds {EXCEL_CELL_CHARACTERS:,}]"
+    return text[: EXCEL_CELL_CHARACTERS - len(marker)] + marker
+
+
 def _render_sheet(
     workbook: Workbook,
     spec: SheetSpec,
     formats: _Formats,
     tables: dict[tuple[str, str], TableBlock],
 ) -> None:
+    _check_grid(spec)
     worksheet = workbook.add_worksheet(spec.name)
     if spec.tab_colour:
         worksheet.set_tab_color(spec.tab_colour)
@@ -181,7 +211,7 @@ def _write_text(worksheet: Worksheet, block: TextBlock, formats: _Formats) -> No
     row, col = block.anchor
     style = formats.text[block.style]
     for offset, line in enumerate(block.lines):
-        worksheet.write_string(row + offset, col, line, style)
+        worksheet.write_string(row + offset, col, _fit_cell(line), style)
 
 
 def _write_table(worksheet: Worksheet, block: TableBlock, formats: _Formats) -> None:
@@ -202,7 +232,8 @@ def _write_table(worksheet: Worksheet, block: TableBlock, formats: _Formats) -> 
             if kind is float and math.isfinite(value) or kind is int:
                 write_number(row, col, value, cell_format)
             elif kind is str:
-                write_string(row, col, value, cell_format)
+                fitting = value if len(value) <= EXCEL_CELL_CHARACTERS else _fit_cell(value)
+                write_string(row, col, fitting, cell_format)
             else:
                 _write_value(worksheet, row, col, value, cell_format, formats)
     if block.wrapped:
@@ -259,7 +290,7 @@ def _write_value(
 ) -> None:
     """Write one cell by the value's type; str is always text, never a formula or link."""
     if isinstance(value, str):
-        worksheet.write_string(row, col, value, cell_format)
+        worksheet.write_string(row, col, _fit_cell(value), cell_format)
     elif value is None:
         if cell_format is not None:
             worksheet.write_blank(row, col, None, cell_format)
