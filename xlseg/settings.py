@@ -57,8 +57,8 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
 
 def _bounded(low: int, high: int, forbidden: tuple[int, ...] = ()) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        number = _whole(low)(text)
-        if number > high or number in forbidden:
+        number = _whole_number(text, low, high)
+        if number in forbidden:
             raise ValueError(text)
         return number
 

@@ -96,7 +96,7 @@ def test_targets_spills_attributes_then_customers(wine) -> None:
     for customer, offer in zip(customers["Customer"], customers["Offer"], strict=True):
         assert offer not in taken[str(customer)]
     assert xlseg_udfs.SEGMENT_TARGETS(wine["rows"], wine["offer_rows"], 4, 99).startswith(
-        "#XLSEG: top_n must be at most"
+        "#XLSEG: top_n must be a whole number from 1 to"
     )
 
 

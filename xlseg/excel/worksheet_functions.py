@@ -590,6 +590,16 @@ def matrix_table(transactions: object, offers: object = None) -> tuple[tuple[Cel
     return RESULTS.get_or_compute(key, compute)
 
 
+def _parse_top_n(value: object) -> int:
+    """``top_n`` of `SEGMENT_TARGETS`: blank for the default, else 1 to `MAX_TOP_N`."""
+    if _is_blank_argument(value):
+        return DEFAULT_TOP_N
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or number != int(number) or not 1 <= number <= MAX_TOP_N:
+        raise XlsegError(f"top_n must be a whole number from 1 to {MAX_TOP_N}, not {value!r}")
+    return int(number)
+
+
 def _is_blank_argument(value: object) -> bool:
     return all(all(_is_blank(v) for v in row) for row in _as_rows(value))
 
@@ -778,9 +788,7 @@ def targets_table(
         raise XlsegError("the offers range is empty: select the offers table with its header row")
     offer_table = read_offers(offers)
     k_value = parse_k(k)
-    n = parse_whole_number(top_n, "top_n", DEFAULT_TOP_N, 1)
-    if n > MAX_TOP_N:
-        raise XlsegError(f"top_n must be at most {MAX_TOP_N}, not {n}")
+    n = _parse_top_n(top_n)
     seed = int(SEGMENT_DEFAULTS["seed"])
 
     def compute() -> tuple[tuple[Cell, ...], ...]:
