@@ -25,7 +25,7 @@ import xlsxwriter
 
 from conftest import corpus_files, require_soffice
 from xlseg.errors import XlsegError
-from xlseg.report.sheet_names import OUTPUT_MARKER
+from xlseg.report.sheet_names import LISTING_NAME, OUTPUT_MARKER, listing_value, marker_value
 from xlseg.workbook.insert import insert_sheets, output_sheet_names
 
 matplotlib.use("Agg")
@@ -280,18 +280,28 @@ def test_insert_then_rerun_keeps_every_target_part(
     assert output_sheet_names(original_bytes) == []
 
 
+RUN_ID = "0123456789abcdef"
+
+
 def _book_with_sheets(
     names: list[str], *, marked: set[str] = frozenset(), active: str | None = None
 ) -> bytes:
-    """A target made with XlsxWriter; ``marked`` sheets carry the xlseg marker."""
+    """A target made with XlsxWriter; ``marked`` sheets carry the xlseg marker and are listed.
+
+    XlsxWriter numbers sheets 1, 2, ... in tab order, so a sheet's ``sheetId``
+    is its position + 1.
+    """
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    for name in names:
+    listed = [i + 1 for i, name in enumerate(names) if name in marked]
+    if listed:
+        book.define_name(LISTING_NAME, "=" + listing_value(RUN_ID, listed))
+    for position, name in enumerate(names):
         sheet = book.add_worksheet(name)
         sheet.write_string(0, 0, f"user data on {name}")
         sheet.write_number(1, 0, len(name))
         if name in marked:
-            book.define_name(f"'{name}'!{OUTPUT_MARKER}", "=TRUE")
+            book.define_name(f"'{name}'!{OUTPUT_MARKER}", "=" + marker_value(RUN_ID, position + 1))
         book.define_name(f"'{name}'!local_{len(name)}", f"='{name}'!$A$2")
         if name == active:
             sheet.activate()

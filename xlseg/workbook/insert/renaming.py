@@ -239,7 +239,7 @@ def remaining_tables(
     for part in package.parts:
         if part in removed_parts or package.content_type(part) != TABLE_CT:
             continue
-        start = re.search(r"<table\b[^>]*>", part_text(package.parts[part]))
+        start = re.search(r"<(?:[\w.-]+:)?table\b[^>]*>", part_text(package.parts[part]))
         if start:
             a = attrs(start[0])
             max_id = max(max_id, int(a.get("id", "0")))
