@@ -110,7 +110,8 @@ def _copy_permissions(destination: Path, temporary: Path) -> None:
 
 def _verify(path: Path, untouched_parts: dict[str, str], name: str) -> None:
     import openpyxl
-    import python_calamine
+
+    from xlseg.workbook.package_probe import open_with_calamine
 
     problem = None
     try:
@@ -129,7 +130,7 @@ def _verify(path: Path, untouched_parts: dict[str, str], name: str) -> None:
         if problem is None:
             book = openpyxl.load_workbook(path, read_only=True)
             book.close()
-            python_calamine.CalamineWorkbook.from_path(str(path)).close()
+            open_with_calamine(path).close()
     except Exception as exc:  # any reader failure means the file must not be used
         problem = f"{type(exc).__name__}: {exc}"
     if problem is not None:

@@ -210,10 +210,7 @@ class _Merge:
         src, tgt = self.src, self.tgt
         src_styles_rel = [r.part for r in src.rels(src.workbook) if r.kind == "styles"]
         src_styles = part_text(src.parts[src_styles_rel[0]]) if src_styles_rel else ""
-        if self.styles_part in tgt.parts:
-            original = tgt.parts[self.styles_part]
-        else:
-            original = None
+        original = tgt.parts.get(self.styles_part)
         return StyleMerger(original, src_styles, tgt.label, strict=tgt.strict)
 
     def _copy_sheets(self) -> tuple[list[str], list[str]]:
