@@ -159,6 +159,27 @@ def _reachable(parts: dict[str, bytes]) -> set[str]:
     return seen
 
 
+MAIN_NAMESPACES = (
+    "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}",
+    "{http://purl.oclc.org/ooxml/spreadsheetml/main}",
+)
+
+
+def _workbook_part(parts: dict[str, bytes]) -> str:
+    """The part the package relationships name as the office document (either class)."""
+    for rel in _rels_of(parts, ""):
+        if rel.get("Type").endswith("/officeDocument"):
+            return _resolve("", rel.get("Target"))
+    raise AssertionError("no officeDocument relationship")
+
+
+def _check_zip_entries(data: bytes) -> None:
+    """Every zip entry name once: a duplicate entry is two versions of one part."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = [i.filename for i in zf.infolist()]
+    assert len(names) == len(set(names)), "duplicate zip entry"
+
+
 def _check_package_rules(parts: dict[str, bytes]) -> None:
     """Rules Excel enforces on a package, checked without our code."""
     types = ElementTree.fromstring(parts["[Content_Types].xml"])
@@ -166,6 +187,7 @@ def _check_package_rules(parts: dict[str, bytes]) -> None:
     overrides = [e.get("PartName").lstrip("/") for e in types.iter(CT_NS + "Override")]
     lower = {p.lower() for p in parts}
     assert all(o.lower() in lower for o in overrides), "override for a missing part"
+    assert len({o.lower() for o in overrides}) == len(overrides), "duplicate override"
     for part in parts:
         if part != "[Content_Types].xml":
             ext = part.rpartition("/")[2].rpartition(".")[2].lower()
@@ -178,9 +200,10 @@ def _check_package_rules(parts: dict[str, bytes]) -> None:
         for rel in _rels_of(parts, part):
             if rel.get("TargetMode") != "External":
                 assert _resolve(part, rel.get("Target")).lower() in lower, (part, rel.get("Target"))
-    book = ElementTree.fromstring(parts["xl/workbook.xml"])
-    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    book = ElementTree.fromstring(parts[_workbook_part(parts)])
+    main = next(ns for ns in MAIN_NAMESPACES if book.tag == ns + "workbook")
     sheets = list(book.iter(main + "sheet"))
+    assert sheets, "no sheets found by namespace"
     ids = [s.get("sheetId") for s in sheets]
     assert len(ids) == len(set(ids))
     names = [s.get("name").casefold() for s in sheets]
