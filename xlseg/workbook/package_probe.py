@@ -26,7 +26,7 @@ from xlseg.errors import XlsegError
 from xlseg.workbook.insert.package import Package
 from xlseg.workbook.insert.part_checks import REPAIR, is_xml_type, scan_stream
 from xlseg.workbook.insert.workbook_part import Workbook
-from xlseg.workbook.insert.xml_text import part_bytes
+from xlseg.workbook.insert.xml_text import encoding_of, part_bytes, part_text
 
 if TYPE_CHECKING:
     import python_calamine
@@ -75,10 +75,12 @@ def probe_package(path: Path) -> Package:
 
 
 def reader_view(package: Package) -> bytes | None:
-    """The package without the sheet entries calamine cannot read, or None if it has none.
+    """The package as calamine reads it, or None when it reads the package as it is.
 
-    Only the workbook part's ``<sheets>`` list changes in the view; positions of
-    the remaining sheets shift, which the cell reader does not use.
+    Calamine stops at sheet entries it does not know and reads only UTF-8
+    XML; the view leaves out those entries of the workbook part's ``<sheets>``
+    (positions of the remaining sheets shift, which the cell reader does not
+    use) and holds UTF-16 parts re-encoded as UTF-8.
     """
     book = Workbook(package)
     rels = {r.id: r for r in package.rels(package.workbook)}
@@ -89,22 +91,36 @@ def reader_view(package: Package) -> bytes | None:
         or rels[sheet.rid].kind not in _READABLE_KINDS
         or rels[sheet.rid].part not in package.parts
     ]
-    if not unreadable:
+    utf16 = {info.filename for info in package.infos if _is_utf16(package, info)}
+    if not unreadable and not utf16:
         return None
     text = book.text
     for sheet in unreadable:
         text = text.replace(sheet.element, "", 1)
-    text = re.sub(
-        rf"<{re.escape(book.q('sheets'))}(\s[^>]*)?>\s*</{re.escape(book.q('sheets'))}>",
-        "",
-        text,
-    )
+    workbook = part_bytes(text, book.original)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
         for info in package.infos:
-            data = part_bytes(text, book.original) if info.filename == package.workbook else None
-            out.writestr(info.filename, data if data is not None else package.read(info))
+            data = workbook if info.filename == package.workbook else package.read(info)
+            if info.filename in utf16:
+                data = _as_utf8(data)
+            out.writestr(info.filename, data)
     return buffer.getvalue()
+
+
+def _is_utf16(package: Package, info: zipfile.ZipInfo) -> bool:
+    if not is_xml_type(package.content_type(info.filename), info.filename):
+        return False
+    with package.open(info) as stream:
+        return encoding_of(stream.read(4)).startswith("utf-16")
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """A UTF-16 XML part in UTF-8, its declaration saying so."""
+    text = part_text(data).removeprefix("\ufeff")
+    text = re.sub(r"""^(<\?xml[^>]*?encoding\s*=\s*["'])[Uu][Tt][Ff]-?16(?:[LlBb][Ee])?""",
+                  r"\1UTF-8", text)  # fmt: skip
+    return text.encode("utf-8")
 
 
 def open_with_calamine(path: Path) -> python_calamine.CalamineWorkbook:
