@@ -173,7 +173,7 @@ def _summary(outcome) -> dict[str, object]:
         ],
         "sheets": list(outcome.sheets),
         "replaced": list(outcome.replaced),
-        "notes": list(result.notes),
+        "notes": list(result.notes) + list(outcome.notes),
     }
 
 
@@ -212,6 +212,8 @@ def _print_outcome(outcome) -> None:
         print(f"  replaced earlier xlseg sheets: {', '.join(outcome.replaced)}")
     if outcome.backup is not None:
         print(f"  backup of the original: {outcome.backup}")
+    for note in outcome.notes:
+        print(f"  note: {note}")
 
 
 def _print_batch_table(outcomes, failures) -> None:

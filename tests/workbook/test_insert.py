@@ -444,3 +444,126 @@ def test_libreoffice_renders_the_result(
     pdf = tmp_path / (book.stem + ".pdf")
     assert pdf.is_file() and pdf.stat().st_size > 1000
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+# --- Copies of xlseg's sheets are the analyst's ------------------------------------------------
+
+
+COPY_PART = "xl/worksheets/sheet99.xml"
+
+
+def _copy_sheet_as_excel_does(data: bytes, name: str, copy_name: str) -> bytes:
+    """``data`` with sheet ``name`` copied right after itself, as Excel's "Create a copy" does.
+
+    The copy is a new sheet part with the same cells, a new ``sheetId`` (max + 1)
+    and relationship, its content type, and every sheet-scoped defined name of
+    the original duplicated with the copy's ``localSheetId``; the positions of
+    the sheets after it move up by one. (Its drawing is left out: Excel would
+    duplicate the drawing and charts too, which does not matter here.)
+    """
+    parts = _parts(data)
+    book = parts["xl/workbook.xml"].decode()
+    sheets = re.findall(r"<sheet\b[^>]*/>", book)
+    position = next(i for i, s in enumerate(sheets) if f'name="{name}"' in s)
+    rid = re.search(r'r:id="([^"]+)"', sheets[position])[1]
+    rels = parts["xl/_rels/workbook.xml.rels"].decode()
+    target = re.search(rf'<Relationship Id="{rid}"[^>]*Target="([^"]+)"', rels)[1]
+    cells = parts["xl/" + target]
+    cells = re.sub(rb"<drawing\b[^>]*/>", b"", cells)
+    new_part = COPY_PART.removeprefix("xl/")
+    new_id = max(int(i) for i in re.findall(r'sheetId="(\d+)"', book)) + 1
+    copy = f'<sheet name="{copy_name}" sheetId="{new_id}" r:id="rIdCopy"/>'
+    book = book.replace(sheets[position], sheets[position] + copy)
+
+    def shifted(m: re.Match[str]) -> str:
+        local = int(m[1])
+        return f'localSheetId="{local + 1 if local > position else local}"'
+
+    names = re.findall(
+        rf'<definedName\b[^>]*localSheetId="{position}"[^>]*>.*?</definedName>', book
+    )
+    book = re.sub(r'localSheetId="(\d+)"', shifted, book)
+    duplicates = "".join(
+        n.replace(f'localSheetId="{position}"', f'localSheetId="{position + 1}"') for n in names
+    )
+    book = book.replace("</definedNames>", duplicates + "</definedNames>")
+    rels = rels.replace(
+        "</Relationships>",
+        '<Relationship Id="rIdCopy" Type="http://schemas.openxmlformats.org/officeDocument/'
+        f'2006/relationships/worksheet" Target="{new_part}"/></Relationships>',
+    )
+    types = (
+        parts["[Content_Types].xml"]
+        .decode()
+        .replace(
+            "</Types>",
+            f'<Override PartName="/xl/{new_part}" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        )
+    )
+    parts.update(
+        {
+            "xl/workbook.xml": book.encode(),
+            "xl/_rels/workbook.xml.rels": rels.encode(),
+            "[Content_Types].xml": types.encode(),
+            "xl/" + new_part: cells,
+        }
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part, content in parts.items():
+            zf.writestr(part, content)
+    return buffer.getvalue()
+
+
+def test_a_copy_of_an_xlseg_sheet_is_kept_and_reported(source: bytes) -> None:
+    first, _ = insert_sheets(_book_with_sheets(["Data"]), source)
+    copied = _copy_sheet_as_excel_does(first, "xlseg K", "xlseg K (my copy)")
+    book = _open_openpyxl(copied)  # the copy is what Excel would hold: marker included
+    assert book.sheetnames == ["Data", "xlseg K", "xlseg K (my copy)", "xlseg profile"]
+    assert OUTPUT_MARKER in dict(book["xlseg K (my copy)"].defined_names)
+    copy_part = _parts(copied)[COPY_PART]
+
+    assert output_sheet_names(copied) == list(SOURCE_SHEETS)
+    second, rerun = insert_sheets(copied, source)
+    assert rerun.replaced == SOURCE_SHEETS
+    assert any("'xlseg K (my copy)'" in note and "kept" in note for note in rerun.notes)
+    assert _open_openpyxl(second).sheetnames == ["Data", "xlseg K (my copy)", *SOURCE_SHEETS]
+    assert _parts(second)[COPY_PART] == copy_part
+    assert _calamine_rows(second, "xlseg K (my copy)")[:11] == [K_HEADER, *K_ROWS]
+    _check_package_rules(_parts(second))
+    # And on the next run too: the copy stays the analyst's.
+    third, again = insert_sheets(second, source)
+    assert (
+        again.replaced == SOURCE_SHEETS and "xlseg K (my copy)" in _open_openpyxl(third).sheetnames
+    )
+
+
+def test_a_sheet_copied_from_another_workbook_is_kept(source: bytes) -> None:
+    # The marker names the sheet's own sheetId (2), as it may by chance in another
+    # workbook, but this workbook's listing names another run, or there is none.
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    for name in ("Data", "Segments from Bob"):
+        book.add_worksheet(name).write_string(0, 0, name)
+    book.define_name(f"'Segments from Bob'!{OUTPUT_MARKER}", "=" + marker_value("feed" * 4, 2))
+    book.close()
+    unlisted = buffer.getvalue()
+    listed_elsewhere, _ = insert_sheets(unlisted, source)
+    for target in (unlisted, listed_elsewhere):
+        data, result = insert_sheets(target, source)
+        assert "Segments from Bob" in _open_openpyxl(data).sheetnames
+        assert "Segments from Bob" not in result.replaced
+        assert any("'Segments from Bob'" in note for note in result.notes)
+
+
+def test_an_old_style_marker_is_not_enough(source: bytes) -> None:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book.add_worksheet("Data").write_string(0, 0, "x")
+    book.add_worksheet("xlseg K").write_string(0, 0, "analyst's notes")
+    book.define_name(f"'xlseg K'!{OUTPUT_MARKER}", "=TRUE")
+    book.close()
+    data, result = insert_sheets(buffer.getvalue(), source)
+    assert result.replaced == () and result.notes
+    assert _calamine_rows(data, "xlseg K") == [["analyst's notes"]]

@@ -33,6 +33,7 @@ class RunOutcome:
     sheets: tuple[str, ...]
     replaced: tuple[str, ...]
     backup: Path | None
+    notes: tuple[str, ...] = ()  # about the written workbook: kept copies, tolerated damage
 
 
 def run_workbook(
@@ -84,4 +85,5 @@ def run_workbook(
         sheets=inserted.sheets,
         replaced=inserted.replaced,
         backup=backup_path(paths.destination) if paths.replaces_target else None,
+        notes=inserted.notes,
     )
