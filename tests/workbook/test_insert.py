@@ -11,7 +11,9 @@ import hashlib
 import io
 import posixpath
 import re
+import struct
 import subprocess
+import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -27,6 +29,7 @@ from conftest import corpus_files, require_soffice
 from xlseg.errors import XlsegError
 from xlseg.report.sheet_names import LISTING_NAME, OUTPUT_MARKER, listing_value, marker_value
 from xlseg.workbook.insert import insert_sheets, output_sheet_names
+from xlseg.workbook.reading import read_workbook
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -567,3 +570,74 @@ def test_an_old_style_marker_is_not_enough(source: bytes) -> None:
     data, result = insert_sheets(buffer.getvalue(), source)
     assert result.replaced == () and result.notes
     assert _calamine_rows(data, "xlseg K") == [["analyst's notes"]]
+
+
+# --- Size caps and memory ---------------------------------------------------------------------
+
+
+def _forged_sizes(data: bytes, sizes: dict[str, int]) -> bytes:
+    """``data`` with the zip directory announcing other inflated sizes for some parts.
+
+    This is what a zip bomb looks like from outside: a small file whose
+    directory says a part inflates to gigabytes. Nothing is inflated to find out.
+    """
+    out = bytearray(data)
+    at = out.find(b"PK\x01\x02")
+    while at >= 0:
+        name_length, extra, comment = struct.unpack_from("<HHH", out, at + 28)
+        name = bytes(out[at + 46 : at + 46 + name_length]).decode()
+        if name in sizes:
+            struct.pack_into("<I", out, at + 24, sizes[name])
+        at = out.find(b"PK\x01\x02", at + 46 + name_length + extra + comment)
+    return bytes(out)
+
+
+def test_a_part_above_the_cap_is_refused_from_the_directory(tmp_path: Path, source: bytes) -> None:
+    forged = _forged_sizes(_book_with_sheets(["Data"]), {"xl/worksheets/sheet1.xml": 3_200_000_000})
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(forged)
+    for attempt in (lambda: insert_sheets(path, source), lambda: read_workbook(path)):
+        with pytest.raises(XlsegError, match=r"part 'xl/worksheets/sheet1\.xml' inflates to "
+                           r"3,200,000,000 bytes") as caught:  # fmt: skip
+            attempt()
+        assert "bomb.xlsx" in str(caught.value)
+
+
+def test_the_total_is_capped_too(source: bytes) -> None:
+    sizes = {f"xl/worksheets/sheet{i}.xml": 900_000_000 for i in (1, 2, 3)}
+    forged = _forged_sizes(_book_with_sheets(["A", "B", "C"]), sizes)
+    with pytest.raises(XlsegError, match=r"inflate to 2,700,0\d\d,\d\d\d bytes together"):
+        insert_sheets(forged, source)
+
+
+def test_memory_stays_far_below_the_inflated_size(tmp_path: Path, source: bytes) -> None:
+    # A 48 MB sheet part (it compresses to almost nothing): streaming keeps the
+    # peak of Python allocations far below one copy of it, let alone two.
+    base = _parts(_book_with_sheets(["Data", "Big"]))
+    row = b'<row r="1"><c r="A1"><v>1</v></c><c r="B1"><v>2</v></c></row>' * 1000
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<worksheet xmlns='
+        b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    )
+    path = tmp_path / "big.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part, data in base.items():
+            if part != "xl/worksheets/sheet2.xml":
+                zf.writestr(part, data)
+        with zf.open("xl/worksheets/sheet2.xml", "w") as sink:
+            sink.write(head)
+            for _ in range(800):
+                sink.write(row)
+            sink.write(b"</sheetData></worksheet>")
+    inflated = zipfile.ZipFile(path).getinfo("xl/worksheets/sheet2.xml").file_size
+    assert inflated > 45_000_000
+
+    tracemalloc.start()
+    try:
+        data, result = insert_sheets(path, source)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "xl/worksheets/sheet2.xml" in result.untouched_parts
+    assert peak < inflated / 4, f"peak {peak:,} bytes for a {inflated:,}-byte part"
+    assert len(data) < inflated / 20

@@ -108,6 +108,15 @@ def _copy_permissions(destination: Path, temporary: Path) -> None:
         temporary.chmod(0o666 & ~umask)
 
 
+def _sha256(package: zipfile.ZipFile, part: str) -> str:
+    """A part's sha256, inflated chunk by chunk (parts can be large)."""
+    digest = hashlib.sha256()
+    with package.open(part) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _verify(path: Path, untouched_parts: dict[str, str], name: str) -> None:
     import openpyxl
 
@@ -123,7 +132,7 @@ def _verify(path: Path, untouched_parts: dict[str, str], name: str) -> None:
             for part, digest in untouched_parts.items():
                 if part not in names:
                     problem = f"part '{part}' is missing"
-                elif hashlib.sha256(package.read(part)).hexdigest() != digest:
+                elif _sha256(package, part) != digest:
                     problem = f"part '{part}' was changed"
                 if problem:
                     break

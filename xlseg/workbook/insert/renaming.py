@@ -168,10 +168,10 @@ def remaining_vml_blocks(package: Package, removed_parts: set[str]) -> set[int]:
     """The VML shape-id blocks the drawings staying in ``package`` use."""
     return {
         block
-        for part, data in package.parts.items()
+        for part in package.parts
         if part not in removed_parts
         and (part.lower().endswith(".vml") or package.content_type(part) == VML_CT)
-        for block in _vml_blocks(data.decode("utf-8", "replace"))
+        for block in _vml_blocks(package.parts[part].decode("utf-8", "replace"))
     }
 
 
