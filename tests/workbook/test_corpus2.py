@@ -263,3 +263,21 @@ def test_duplicate_entries_and_overrides_are_reported(written) -> None:
         if e.get("PartName") == "/xl/drawings/drawing1.xml"
     ]
     assert drawing == ["application/vnd.openxmlformats-officedocument.drawing+xml"]
+
+
+@pytest.mark.parametrize("name", sorted(STRICT))
+def test_sheets_inserted_into_strict_workbooks_speak_strict(name: str, written) -> None:
+    data, _ = written[name]
+    original = set(_parts(_path(name).read_bytes()))
+    parts = _parts(data)
+    new = {p: d for p, d in parts.items() if p not in original}
+    assert any(p.startswith("xl/worksheets/") for p in new)
+    changed = [*new.values(), parts["xl/workbook.xml"], parts["xl/_rels/workbook.xml.rels"]]
+    for content in changed:
+        assert b"schemas.openxmlformats.org/spreadsheetml/2006/main" not in content
+        assert b"schemas.openxmlformats.org/officeDocument/2006/relationships" not in content
+        assert b"schemas.openxmlformats.org/drawingml/2006/main" not in content
+    assert (
+        b"purl.oclc.org/ooxml/officeDocument/relationships/worksheet"
+        in parts["xl/_rels/workbook.xml.rels"]
+    )
