@@ -15,6 +15,7 @@ from pathlib import Path
 from xlseg.errors import XlsegError
 from xlseg.workbook.insert.package import (
     CONTENT_TYPES,
+    REL_NS,
     STYLES_CT,
     TABLE_CT,
     Package,
@@ -142,7 +143,9 @@ class _Merge:
             if not styles:
                 rid = free_rel_id(set(wb_rels))
                 target = self.styles_part.removeprefix(posixpath.dirname(tgt.workbook) + "/")
-                self.styles_rel = Rel(rid, tgt.rel_type("styles"), target, False, self.styles_part)
+                kind = REL_NS + "/styles"
+                kind = strict_uri(kind) if self.book.strict else kind
+                self.styles_rel = Rel(rid, kind, target, False, self.styles_part)
         self.copier = PartCopier(src, {p.lower() for p in tgt.parts if p not in self.removed_parts})
 
     def run(self) -> tuple[bytes, InsertResult]:
@@ -177,7 +180,7 @@ class _Merge:
                 sheet=target_part in sheet_parts,
                 selected=select_first_new and target_part == sheet_parts[0],
             )
-        if tgt.strict:
+        if self.book.strict:
             # New parts speak the target's conformance class.
             self.copier.new_parts = {
                 name: to_strict(data) if name.endswith((".xml", ".rels")) else data
@@ -211,7 +214,7 @@ class _Merge:
         src_styles_rel = [r.part for r in src.rels(src.workbook) if r.kind == "styles"]
         src_styles = part_text(src.parts[src_styles_rel[0]]) if src_styles_rel else ""
         original = tgt.parts.get(self.styles_part)
-        return StyleMerger(original, src_styles, tgt.label, strict=tgt.strict)
+        return StyleMerger(original, src_styles, tgt.label, strict=self.book.strict)
 
     def _copy_sheets(self) -> tuple[list[str], list[str]]:
         """Copy the part tree of each source sheet; its new part and relationship type."""

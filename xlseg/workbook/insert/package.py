@@ -158,8 +158,6 @@ class Package:
     notes : list of str
         What was tolerated in the package and how (duplicate zip entries,
         duplicate or stale content-type overrides).
-    strict : bool
-        Whether the workbook is Strict Open XML.
     """
 
     def __init__(self, book: bytes | Path, role: str) -> None:
@@ -224,7 +222,6 @@ class Package:
                 "'Excel Workbook (*.xlsx)'"
             )
         self.workbook_rels = rels_name(self.workbook)
-        self.strict = office[0].type.startswith("http://purl.oclc.org/")
 
     # -- parts
 
@@ -287,11 +284,6 @@ class Package:
                 resolved = self.find(normal) or normal
             found.append(Rel(e.get("Id", ""), e.get("Type", ""), target, external, resolved))
         return found
-
-    def rel_type(self, kind: str) -> str:
-        """The relationship type named ``kind`` in this package's conformance class."""
-        stem = STRICT_REL_NS if self.strict else REL_NS
-        return f"{stem}/{kind}"
 
 
 # ---------------------------------------------------------------------------
