@@ -336,7 +336,7 @@ def _summary(outcome) -> dict[str, object]:
         "summary": summary_lines(result),
         "sheets": list(outcome.sheets),
         "replaced": list(outcome.replaced),
-        "notes": list(result.notes),
+        "notes": list(result.notes) + list(outcome.notes),
     }
 
 
@@ -384,6 +384,8 @@ def _print_outcome(outcome, source: str | None = None) -> None:
         print(f"  replaced earlier xlseg sheets: {', '.join(outcome.replaced)}")
     if outcome.backup is not None:
         print(f"  backup of the file it replaced: {outcome.backup}")
+    for note in outcome.notes:
+        print(f"  note: {note}")
 
 
 def _print_batch_table(outcomes, failures) -> None:

@@ -11,7 +11,9 @@ import hashlib
 import io
 import posixpath
 import re
+import struct
 import subprocess
+import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -25,8 +27,9 @@ import xlsxwriter
 
 from conftest import corpus_files, require_soffice
 from xlseg.errors import XlsegError
-from xlseg.report.sheet_names import OUTPUT_MARKER
+from xlseg.report.sheet_names import LISTING_NAME, OUTPUT_MARKER, listing_value, marker_value
 from xlseg.workbook.insert import insert_sheets, output_sheet_names
+from xlseg.workbook.reading import read_workbook
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -159,6 +162,27 @@ def _reachable(parts: dict[str, bytes]) -> set[str]:
     return seen
 
 
+MAIN_NAMESPACES = (
+    "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}",
+    "{http://purl.oclc.org/ooxml/spreadsheetml/main}",
+)
+
+
+def _workbook_part(parts: dict[str, bytes]) -> str:
+    """The part the package relationships name as the office document (either class)."""
+    for rel in _rels_of(parts, ""):
+        if rel.get("Type").endswith("/officeDocument"):
+            return _resolve("", rel.get("Target"))
+    raise AssertionError("no officeDocument relationship")
+
+
+def _check_zip_entries(data: bytes) -> None:
+    """Every zip entry name once: a duplicate entry is two versions of one part."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = [i.filename for i in zf.infolist()]
+    assert len(names) == len(set(names)), "duplicate zip entry"
+
+
 def _check_package_rules(parts: dict[str, bytes]) -> None:
     """Rules Excel enforces on a package, checked without our code."""
     types = ElementTree.fromstring(parts["[Content_Types].xml"])
@@ -166,6 +190,7 @@ def _check_package_rules(parts: dict[str, bytes]) -> None:
     overrides = [e.get("PartName").lstrip("/") for e in types.iter(CT_NS + "Override")]
     lower = {p.lower() for p in parts}
     assert all(o.lower() in lower for o in overrides), "override for a missing part"
+    assert len({o.lower() for o in overrides}) == len(overrides), "duplicate override"
     for part in parts:
         if part != "[Content_Types].xml":
             ext = part.rpartition("/")[2].rpartition(".")[2].lower()
@@ -178,9 +203,10 @@ def _check_package_rules(parts: dict[str, bytes]) -> None:
         for rel in _rels_of(parts, part):
             if rel.get("TargetMode") != "External":
                 assert _resolve(part, rel.get("Target")).lower() in lower, (part, rel.get("Target"))
-    book = ElementTree.fromstring(parts["xl/workbook.xml"])
-    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    book = ElementTree.fromstring(parts[_workbook_part(parts)])
+    main = next(ns for ns in MAIN_NAMESPACES if book.tag == ns + "workbook")
     sheets = list(book.iter(main + "sheet"))
+    assert sheets, "no sheets found by namespace"
     ids = [s.get("sheetId") for s in sheets]
     assert len(ids) == len(set(ids))
     names = [s.get("name").casefold() for s in sheets]
@@ -280,18 +306,28 @@ def test_insert_then_rerun_keeps_every_target_part(
     assert output_sheet_names(original_bytes) == []
 
 
+RUN_ID = "0123456789abcdef"
+
+
 def _book_with_sheets(
     names: list[str], *, marked: set[str] = frozenset(), active: str | None = None
 ) -> bytes:
-    """A target made with XlsxWriter; ``marked`` sheets carry the xlseg marker."""
+    """A target made with XlsxWriter; ``marked`` sheets carry the xlseg marker and are listed.
+
+    XlsxWriter numbers sheets 1, 2, ... in tab order, so a sheet's ``sheetId``
+    is its position + 1.
+    """
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    for name in names:
+    listed = [i + 1 for i, name in enumerate(names) if name in marked]
+    if listed:
+        book.define_name(LISTING_NAME, "=" + listing_value(RUN_ID, listed))
+    for position, name in enumerate(names):
         sheet = book.add_worksheet(name)
         sheet.write_string(0, 0, f"user data on {name}")
         sheet.write_number(1, 0, len(name))
         if name in marked:
-            book.define_name(f"'{name}'!{OUTPUT_MARKER}", "=TRUE")
+            book.define_name(f"'{name}'!{OUTPUT_MARKER}", "=" + marker_value(RUN_ID, position + 1))
         book.define_name(f"'{name}'!local_{len(name)}", f"='{name}'!$A$2")
         if name == active:
             sheet.activate()
@@ -411,3 +447,197 @@ def test_libreoffice_renders_the_result(
     pdf = tmp_path / (book.stem + ".pdf")
     assert pdf.is_file() and pdf.stat().st_size > 1000
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+# --- Copies of xlseg's sheets are the analyst's ------------------------------------------------
+
+
+COPY_PART = "xl/worksheets/sheet99.xml"
+
+
+def _copy_sheet_as_excel_does(data: bytes, name: str, copy_name: str) -> bytes:
+    """``data`` with sheet ``name`` copied right after itself, as Excel's "Create a copy" does.
+
+    The copy is a new sheet part with the same cells, a new ``sheetId`` (max + 1)
+    and relationship, its content type, and every sheet-scoped defined name of
+    the original duplicated with the copy's ``localSheetId``; the positions of
+    the sheets after it move up by one. (Its drawing is left out: Excel would
+    duplicate the drawing and charts too, which does not matter here.)
+    """
+    parts = _parts(data)
+    book = parts["xl/workbook.xml"].decode()
+    sheets = re.findall(r"<sheet\b[^>]*/>", book)
+    position = next(i for i, s in enumerate(sheets) if f'name="{name}"' in s)
+    rid = re.search(r'r:id="([^"]+)"', sheets[position])[1]
+    rels = parts["xl/_rels/workbook.xml.rels"].decode()
+    target = re.search(rf'<Relationship Id="{rid}"[^>]*Target="([^"]+)"', rels)[1]
+    cells = parts["xl/" + target]
+    cells = re.sub(rb"<drawing\b[^>]*/>", b"", cells)
+    new_part = COPY_PART.removeprefix("xl/")
+    new_id = max(int(i) for i in re.findall(r'sheetId="(\d+)"', book)) + 1
+    copy = f'<sheet name="{copy_name}" sheetId="{new_id}" r:id="rIdCopy"/>'
+    book = book.replace(sheets[position], sheets[position] + copy)
+
+    def shifted(m: re.Match[str]) -> str:
+        local = int(m[1])
+        return f'localSheetId="{local + 1 if local > position else local}"'
+
+    names = re.findall(
+        rf'<definedName\b[^>]*localSheetId="{position}"[^>]*>.*?</definedName>', book
+    )
+    book = re.sub(r'localSheetId="(\d+)"', shifted, book)
+    duplicates = "".join(
+        n.replace(f'localSheetId="{position}"', f'localSheetId="{position + 1}"') for n in names
+    )
+    book = book.replace("</definedNames>", duplicates + "</definedNames>")
+    rels = rels.replace(
+        "</Relationships>",
+        '<Relationship Id="rIdCopy" Type="http://schemas.openxmlformats.org/officeDocument/'
+        f'2006/relationships/worksheet" Target="{new_part}"/></Relationships>',
+    )
+    types = (
+        parts["[Content_Types].xml"]
+        .decode()
+        .replace(
+            "</Types>",
+            f'<Override PartName="/xl/{new_part}" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        )
+    )
+    parts.update(
+        {
+            "xl/workbook.xml": book.encode(),
+            "xl/_rels/workbook.xml.rels": rels.encode(),
+            "[Content_Types].xml": types.encode(),
+            "xl/" + new_part: cells,
+        }
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part, content in parts.items():
+            zf.writestr(part, content)
+    return buffer.getvalue()
+
+
+def test_a_copy_of_an_xlseg_sheet_is_kept_and_reported(source: bytes) -> None:
+    first, _ = insert_sheets(_book_with_sheets(["Data"]), source)
+    copied = _copy_sheet_as_excel_does(first, "xlseg K", "xlseg K (my copy)")
+    book = _open_openpyxl(copied)  # the copy is what Excel would hold: marker included
+    assert book.sheetnames == ["Data", "xlseg K", "xlseg K (my copy)", "xlseg profile"]
+    assert OUTPUT_MARKER in dict(book["xlseg K (my copy)"].defined_names)
+    copy_part = _parts(copied)[COPY_PART]
+
+    assert output_sheet_names(copied) == list(SOURCE_SHEETS)
+    second, rerun = insert_sheets(copied, source)
+    assert rerun.replaced == SOURCE_SHEETS
+    assert any("'xlseg K (my copy)'" in note and "kept" in note for note in rerun.notes)
+    assert _open_openpyxl(second).sheetnames == ["Data", "xlseg K (my copy)", *SOURCE_SHEETS]
+    assert _parts(second)[COPY_PART] == copy_part
+    assert _calamine_rows(second, "xlseg K (my copy)")[:11] == [K_HEADER, *K_ROWS]
+    _check_package_rules(_parts(second))
+    # And on the next run too: the copy stays the analyst's.
+    third, again = insert_sheets(second, source)
+    assert (
+        again.replaced == SOURCE_SHEETS and "xlseg K (my copy)" in _open_openpyxl(third).sheetnames
+    )
+
+
+def test_a_sheet_copied_from_another_workbook_is_kept(source: bytes) -> None:
+    # The marker names the sheet's own sheetId (2), as it may by chance in another
+    # workbook, but this workbook's listing names another run, or there is none.
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    for name in ("Data", "Segments from Bob"):
+        book.add_worksheet(name).write_string(0, 0, name)
+    book.define_name(f"'Segments from Bob'!{OUTPUT_MARKER}", "=" + marker_value("feed" * 4, 2))
+    book.close()
+    unlisted = buffer.getvalue()
+    listed_elsewhere, _ = insert_sheets(unlisted, source)
+    for target in (unlisted, listed_elsewhere):
+        data, result = insert_sheets(target, source)
+        assert "Segments from Bob" in _open_openpyxl(data).sheetnames
+        assert "Segments from Bob" not in result.replaced
+        assert any("'Segments from Bob'" in note for note in result.notes)
+
+
+def test_an_old_style_marker_is_not_enough(source: bytes) -> None:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book.add_worksheet("Data").write_string(0, 0, "x")
+    book.add_worksheet("xlseg K").write_string(0, 0, "analyst's notes")
+    book.define_name(f"'xlseg K'!{OUTPUT_MARKER}", "=TRUE")
+    book.close()
+    data, result = insert_sheets(buffer.getvalue(), source)
+    assert result.replaced == () and result.notes
+    assert _calamine_rows(data, "xlseg K") == [["analyst's notes"]]
+
+
+# --- Size caps and memory ---------------------------------------------------------------------
+
+
+def _forged_sizes(data: bytes, sizes: dict[str, int]) -> bytes:
+    """``data`` with the zip directory announcing other inflated sizes for some parts.
+
+    This is what a zip bomb looks like from outside: a small file whose
+    directory says a part inflates to gigabytes. Nothing is inflated to find out.
+    """
+    out = bytearray(data)
+    at = out.find(b"PK\x01\x02")
+    while at >= 0:
+        name_length, extra, comment = struct.unpack_from("<HHH", out, at + 28)
+        name = bytes(out[at + 46 : at + 46 + name_length]).decode()
+        if name in sizes:
+            struct.pack_into("<I", out, at + 24, sizes[name])
+        at = out.find(b"PK\x01\x02", at + 46 + name_length + extra + comment)
+    return bytes(out)
+
+
+def test_a_part_above_the_cap_is_refused_from_the_directory(tmp_path: Path, source: bytes) -> None:
+    forged = _forged_sizes(_book_with_sheets(["Data"]), {"xl/worksheets/sheet1.xml": 3_200_000_000})
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(forged)
+    for attempt in (lambda: insert_sheets(path, source), lambda: read_workbook(path)):
+        with pytest.raises(XlsegError, match=r"part 'xl/worksheets/sheet1\.xml' inflates to "
+                           r"3,200,000,000 bytes") as caught:  # fmt: skip
+            attempt()
+        assert "bomb.xlsx" in str(caught.value)
+
+
+def test_the_total_is_capped_too(source: bytes) -> None:
+    sizes = {f"xl/worksheets/sheet{i}.xml": 900_000_000 for i in (1, 2, 3)}
+    forged = _forged_sizes(_book_with_sheets(["A", "B", "C"]), sizes)
+    with pytest.raises(XlsegError, match=r"inflate to 2,700,0\d\d,\d\d\d bytes together"):
+        insert_sheets(forged, source)
+
+
+def test_memory_stays_far_below_the_inflated_size(tmp_path: Path, source: bytes) -> None:
+    # A 48 MB sheet part (it compresses to almost nothing): streaming keeps the
+    # peak of Python allocations far below one copy of it, let alone two.
+    base = _parts(_book_with_sheets(["Data", "Big"]))
+    row = b'<row r="1"><c r="A1"><v>1</v></c><c r="B1"><v>2</v></c></row>' * 1000
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<worksheet xmlns='
+        b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    )
+    path = tmp_path / "big.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part, data in base.items():
+            if part != "xl/worksheets/sheet2.xml":
+                zf.writestr(part, data)
+        with zf.open("xl/worksheets/sheet2.xml", "w") as sink:
+            sink.write(head)
+            for _ in range(800):
+                sink.write(row)
+            sink.write(b"</sheetData></worksheet>")
+    inflated = zipfile.ZipFile(path).getinfo("xl/worksheets/sheet2.xml").file_size
+    assert inflated > 45_000_000
+
+    tracemalloc.start()
+    try:
+        data, result = insert_sheets(path, source)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "xl/worksheets/sheet2.xml" in result.untouched_parts
+    assert peak < inflated / 4, f"peak {peak:,} bytes for a {inflated:,}-byte part"
+    assert len(data) < inflated / 20

@@ -7,8 +7,11 @@ compared with pandas' own reading of it.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -328,3 +331,117 @@ def test_corpus_workbooks_have_no_tables_to_find(path: Path):
     assert "no transactions sheet found" in message
     for name in sheet_names(path):
         assert f"'{name}'" in message
+
+
+# --- Packages as other producers write them (see also test_package_fuzz.py) -------------------
+
+
+def _wine_book(tmp_path: Path, wine_tables) -> bytes:
+    offers, transactions = wine_tables
+    path = tmp_path / "plain.xlsx"
+    with xlsxwriter.Workbook(path) as book:
+        write_frame(book.add_worksheet("OfferInformation"), offers)
+        write_frame(book.add_worksheet("Transactions"), transactions)
+    return path.read_bytes()
+
+
+def _rezip(data: bytes, edit) -> bytes:
+    """``data`` with each part passed through ``edit(name, content) -> content`` (None drops)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(buffer, "w") as out:
+        for info in source.infolist():
+            content = edit(info.filename, source.read(info))
+            if content is not None:
+                out.writestr(info.filename, content)
+    return buffer.getvalue()
+
+
+def test_strict_open_xml_workbook_is_read(tmp_path, wine_tables):
+    from xlseg.workbook.insert.strict import to_strict
+
+    path = tmp_path / "strict.xlsx"
+    path.write_bytes(_rezip(_wine_book(tmp_path, wine_tables), lambda name, data: to_strict(data)))
+    with zipfile.ZipFile(path) as package:
+        assert b"http://purl.oclc.org/ooxml/spreadsheetml/main" in package.read("xl/workbook.xml")
+    assert CalamineWorkbook.from_path(path).sheet_names == ["OfferInformation", "Transactions"]
+    tables = read_workbook(path)
+    assert_same_values(tables.offers, wine_tables[0])
+    assert_same_values(tables.transactions, wine_tables[1])
+
+
+MACRO_SHEET = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n<xm:macrosheet '
+    b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    b'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"><sheetData><row r="1">'
+    b'<c r="A1" t="str"><f>HALT()</f><v>TRUE</v></c></row></sheetData></xm:macrosheet>'
+)
+
+
+def test_macro_and_module_sheets_do_not_stop_the_reader(tmp_path, wine_tables):
+    # An Excel 4 macro sheet (xl/macrosheets/) and a sheet entry without a part
+    # (Excel writes those for old VBA module sheets) stop calamine; xlseg reads around them.
+    def edit(name: str, data: bytes) -> bytes:
+        text = data.decode()
+        if name == "xl/workbook.xml":
+            text = text.replace(
+                "</sheets>",
+                '<sheet name="Macro1" sheetId="3" r:id="rIdM"/>'
+                '<sheet name="Module1" sheetId="4" r:id=""/></sheets>',
+            )
+        elif name == "xl/_rels/workbook.xml.rels":
+            text = text.replace(
+                "</Relationships>",
+                '<Relationship Id="rIdM" Type="http://schemas.microsoft.com/office/2006/'
+                'relationships/xlMacrosheet" Target="macrosheets/sheet1.xml"/></Relationships>',
+            )
+        elif name == "[Content_Types].xml":
+            text = text.replace(
+                "</Types>",
+                '<Override PartName="/xl/macrosheets/sheet1.xml" '
+                'ContentType="application/vnd.ms-excel.macrosheet+xml"/></Types>',
+            )
+        return text.encode()
+
+    data = _rezip(_wine_book(tmp_path, wine_tables), edit)
+    path = tmp_path / "macro.xlsm"
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(path, "w") as out:
+        for info in source.infolist():
+            out.writestr(info, source.read(info))
+        out.writestr("xl/macrosheets/sheet1.xml", MACRO_SHEET)
+    with pytest.raises(Exception, match="macrosheet|Relationship"):
+        CalamineWorkbook.from_path(path)  # what made the reader fail before
+    assert sheet_names(path) == ["OfferInformation", "Transactions", "Macro1", "Module1"]
+    tables = read_workbook(path)
+    assert_same_values(tables.transactions, wine_tables[1])
+
+
+def test_utf16_workbook_part_is_read(tmp_path, wine_tables):
+    def edit(name: str, data: bytes) -> bytes:
+        if name != "xl/workbook.xml":
+            return data
+        text = data.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+        return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+
+    path = tmp_path / "utf16.xlsx"
+    path.write_bytes(_rezip(_wine_book(tmp_path, wine_tables), edit))
+    tables = read_workbook(path)
+    assert_same_values(tables.offers, wine_tables[0])
+    assert sheet_names(path) == ["OfferInformation", "Transactions"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda n, d: d.replace(b"<sheetData>", b"<sheetData><row>") if "sheet1" in n else d,
+         r"part 'xl/worksheets/sheet1\.xml' is not well-formed XML"),
+        (lambda n, d: (d.replace(b"?>", b'?><!DOCTYPE x [<!ENTITY a "b">]>', 1)
+                       if n == "xl/styles.xml" else d),
+         r"part 'xl/styles\.xml' declares a document type"),
+    ],
+)  # fmt: skip
+def test_damaged_packages_are_refused_naming_the_part(tmp_path, wine_tables, edit, expected):
+    path = tmp_path / "damaged.xlsx"
+    path.write_bytes(_rezip(_wine_book(tmp_path, wine_tables), edit))
+    with pytest.raises(XlsegError, match=expected) as caught:
+        read_workbook(path)
+    assert "damaged.xlsx" in str(caught.value)

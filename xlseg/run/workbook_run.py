@@ -35,6 +35,7 @@ class RunOutcome:
     sheets: tuple[str, ...]
     replaced: tuple[str, ...]
     backup: Path | None
+    notes: tuple[str, ...] = ()  # about the written workbook: kept copies, tolerated damage
 
 
 def run_workbook(
@@ -101,4 +102,5 @@ def run_workbook(
         sheets=inserted.sheets,
         replaced=inserted.replaced,
         backup=backup_path(paths.real_destination) if replaces else None,
+        notes=inserted.notes,
     )

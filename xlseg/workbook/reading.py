@@ -44,6 +44,8 @@ from xlseg.errors import XlsegError
 from xlseg.report.sheet_names import OUTPUT_MARKER, SHEET_PREFIX
 from xlseg.settings import SETTINGS_SHEET
 from xlseg.workbook.file_checks import SAVE_AS, check_workbook_file
+from xlseg.workbook.insert.package import Package
+from xlseg.workbook.package_probe import probe_package, reader_view
 
 __all__ = [
     "OFFERS_SHEET_NAMES",
@@ -326,8 +328,13 @@ def _read_table(archive: zipfile.ZipFile, part: str, sheet: str) -> ExcelTable:
 
 
 def _read_structure(path: Path) -> list[SheetInfo]:
-    """Sheets in tab order with their kind, output marker and Excel tables."""
+    """Sheets in tab order with their kind, output marker and Excel tables.
+
+    The package is probed first (`xlseg.workbook.package_probe`), so a damaged,
+    hostile or oversized file is refused here, before any analysis.
+    """
     check_workbook_file(path)
+    probe_package(path)
     not_workbook = f"file '{path.name}' is not an Excel workbook (it holds no workbook part); "
     try:
         with zipfile.ZipFile(path) as archive:
@@ -641,7 +648,8 @@ class FileBookReader(BookReader):
         super().__init__(path.name, _read_structure(path))
         self.path = path
         try:
-            self.reader = fastexcel.read_excel(path)
+            # Macro, dialog and part-less sheet entries stop calamine: it reads a view without them.
+            self.reader = fastexcel.read_excel(reader_view(Package(path, "input")) or path)
         except (fastexcel.FastExcelError, fastexcel.CalamineError) as error:
             raise XlsegError(
                 f"file '{path.name}' could not be read as an Excel workbook ({error}); {SAVE_AS}"

@@ -333,9 +333,11 @@ def _extension(part: str) -> str:
 
 
 def _read_back(path: Path, new_sheets: Sequence[str]) -> None:
-    import python_calamine
+    # Opened as the reader opens the input: macro sheets and UTF-16 parts,
+    # which calamine itself cannot read, are seen through a reader's view.
+    from xlseg.workbook.package_probe import open_with_calamine
 
-    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    book = open_with_calamine(path)
     try:
         missing = [sheet for sheet in new_sheets if sheet not in book.sheet_names]
         if missing:

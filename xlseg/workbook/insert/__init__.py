@@ -28,10 +28,19 @@ What the copy keeps consistent, following SpreadsheetML's rules:
 - tables: ids and names unique across the workbook; VML shape ids (notes,
   buttons) in blocks no other drawing uses;
 - marker: each inserted sheet carries the hidden sheet-scoped defined name
-  :data:`OUTPUT_MARKER`. A rerun removes the marked sheets, the parts only they
-  use and their defined names before appending the new sheets, and shifts the
-  sheet positions stored in ``localSheetId``, ``activeTab`` and
-  ``firstSheet``. Sheets without the marker are never touched.
+  :data:`OUTPUT_MARKER` naming the run and its own ``sheetId``, and the
+  workbook-scoped :data:`LISTING_NAME` lists the run's sheets
+  (:mod:`xlseg.report.sheet_names`). A rerun removes the sheets on which both
+  agree, the parts only they use and their defined names before appending the
+  new sheets, and shifts the sheet positions stored in ``localSheetId``,
+  ``activeTab`` and ``firstSheet``. Every other sheet, including an analyst's
+  copy of an xlseg sheet (which carries the marker too), is kept and named in
+  :attr:`InsertResult.notes`.
+
+The target may be Transitional or Strict Open XML, with any namespace
+prefixes and encodings (:mod:`~xlseg.workbook.insert.package`); its parts are
+streamed, never all held in memory, and capped in size before inflating
+(:mod:`~xlseg.workbook.insert.part_checks`).
 
 ``docProps/app.xml`` keeps its old list of sheet titles: it is a cache that
 Excel rewrites on its next save and no reader relies on.

@@ -8,6 +8,7 @@ later steps depend on the names and numbers earlier ones chose.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +16,14 @@ from pathlib import Path
 from xlseg.errors import XlsegError
 from xlseg.workbook.insert.package import (
     CONTENT_TYPES,
-    SHARED_STRINGS_REL,
-    STYLES_REL,
+    REL_NS,
+    STYLES_CT,
     TABLE_CT,
     Package,
     PartCopier,
+    Rel,
     content_types_xml,
+    free_rel_id,
     orphaned_parts,
     write_zip,
 )
@@ -31,6 +34,7 @@ from xlseg.workbook.insert.renaming import (
     remaining_vml_blocks,
     table_renames,
 )
+from xlseg.workbook.insert.strict import strict_uri, to_strict
 from xlseg.workbook.insert.styles import StyleMerger
 from xlseg.workbook.insert.workbook_part import Workbook, WorkbookEdit, new_sheet_names
 from xlseg.workbook.insert.xml_text import part_text
@@ -45,17 +49,21 @@ class InsertResult:
     sheets : tuple of str
         Names the inserted sheets got in the target, in tab order.
     replaced : tuple of str
-        Names of earlier xlseg sheets (carrying :data:`OUTPUT_MARKER`) that
-        were removed before the insertion.
+        Names of xlseg's earlier sheets that were removed before the insertion.
     untouched_parts : dict of str to str
         Part name -> sha256 (hex) of every part of the target that the result
         holds byte for byte; :func:`xlseg.workbook.verified_write.write_verified` checks
         them again on the written file.
+    notes : tuple of str
+        What the analyst should know: sheets that carry xlseg's marker but are
+        not xlseg's (copies) and were kept, and what was tolerated in the
+        target package (duplicate zip entries or content-type declarations).
     """
 
     sheets: tuple[str, ...]
     replaced: tuple[str, ...]
     untouched_parts: dict[str, str]
+    notes: tuple[str, ...] = ()
 
 
 def insert_sheets(
@@ -79,8 +87,10 @@ def insert_sheets(
         drawings, charts, images, tables, notes and the workbook-level
         formats and sheet-scoped defined names they use.
     replace_previous : bool, default True
-        Remove the target's sheets carrying :data:`OUTPUT_MARKER` (written by
-        an earlier run) first, with the parts only they use.
+        Remove the sheets an earlier run wrote into the target first, with the
+        parts only they use. Which sheets those are is decided by their marker
+        and the workbook's listing together (:mod:`xlseg.report.sheet_names`),
+        so an analyst's copy of an xlseg sheet is kept (and named in the notes).
     replace_names : collection of str, optional
         Remove only the marked sheets of these names (case-insensitive, a
         `` (2)`` suffix ignored), so that scoring a workbook replaces its
@@ -102,7 +112,22 @@ def insert_sheets(
     """
     tgt = Package(target, "target")
     src = Package(source, "source")
-    return _Merge(tgt, src, replace_previous, replace_names).run()
+    return _Merge(tgt, src, replace_previous, _run_id(tgt, src), replace_names).run()
+
+
+def _run_id(target: Package, source: Package) -> str:
+    """An id for this insertion, fixed by its inputs (same inputs, same bytes out).
+
+    It differs between workbooks and between runs on the same workbook (the
+    workbook part changes with every run), which is all the marker needs.
+    """
+    digest = hashlib.sha256()
+    for package in (target, source):
+        for part in (package.workbook, CONTENT_TYPES):
+            digest.update(hashlib.sha256(package.parts[part]).digest())
+    for info in source.infos:
+        digest.update(f"{info.filename}:{info.CRC}".encode())
+    return digest.hexdigest()[:16]
 
 
 class _Merge:
@@ -111,9 +136,10 @@ class _Merge:
         tgt: Package,
         src: Package,
         replace_previous: bool,
+        run_id: str,
         replace_names: Collection[str] | None = None,
     ) -> None:
-        self.tgt, self.src = tgt, src
+        self.tgt, self.src, self.run_id = tgt, src, run_id
         self.book = Workbook(tgt)
         self.src_book = Workbook(src)
         if not self.src_book.sheets:
@@ -122,20 +148,27 @@ class _Merge:
         skip = {(tgt.workbook, rid) for rid in self.edit.removed_rids}
         self.removed_parts = orphaned_parts(tgt, skip)
         wb_rels = self.edit.rels
-        styles = [r.part for r in wb_rels.values() if r.type == STYLES_REL and r.part in tgt.parts]
-        if not styles:
-            raise XlsegError(f"{tgt.label} has no styles part; open and save it in Excel first")
-        self.styles_part = styles[0]
-        self.bookkeeping = {CONTENT_TYPES, tgt.workbook, self.styles_part}
-        if tgt.find(tgt.workbook_rels):
-            self.bookkeeping.add(tgt.find(tgt.workbook_rels))
+        styles = [r for r in wb_rels.values() if r.kind == "styles" and r.part]
+        self.styles_rel: Rel | None = None
+        if styles and styles[0].part in tgt.parts:
+            self.styles_part = styles[0].part
+        else:
+            # A workbook without a styles part (some generators write none, or
+            # point at one they did not write) gets one: the new sheets need it.
+            self.styles_part = styles[0].part if styles else _free_styles_name(tgt)
+            if not styles:
+                rid = free_rel_id(set(wb_rels))
+                target = self.styles_part.removeprefix(posixpath.dirname(tgt.workbook) + "/")
+                kind = REL_NS + "/styles"
+                kind = strict_uri(kind) if self.book.strict else kind
+                self.styles_rel = Rel(rid, kind, target, False, self.styles_part)
         self.copier = PartCopier(src, {p.lower() for p in tgt.parts if p not in self.removed_parts})
 
     def run(self) -> tuple[bytes, InsertResult]:
         tgt, src = self.tgt, self.src
         new_names, renames = new_sheet_names(self.src_book.sheets, self.edit.kept, src.label)
         styles = self._styles()
-        strings_rel = [r.part for r in src.rels(src.workbook) if r.type == SHARED_STRINGS_REL]
+        strings_rel = [r.part for r in src.rels(src.workbook) if r.kind == "sharedstrings"]
         strings = inline_strings(src.parts.get(strings_rel[0]) if strings_rel else None)
 
         names = (n.name for n in self.book.names)
@@ -163,27 +196,41 @@ class _Merge:
                 sheet=target_part in sheet_parts,
                 selected=select_first_new and target_part == sheet_parts[0],
             )
+        if self.book.strict:
+            # New parts speak the target's conformance class.
+            self.copier.new_parts = {
+                name: to_strict(data) if name.endswith((".xml", ".rels")) else data
+                for name, data in self.copier.new_parts.items()
+            }
+            sheet_rel_types = [strict_uri(t) for t in sheet_rel_types]
 
+        new_types = dict(self.copier.new_types)
         replacements = {
             tgt.workbook: self.edit.workbook_xml(
-                new_names, new_rids, rewriter.rename, select_first_new
+                new_names, new_rids, rewriter.rename, select_first_new, self.run_id
             ),
-            CONTENT_TYPES: content_types_xml(tgt, self.removed_parts, self.copier.new_types),
         }
         merged_styles = styles.merged()
         if merged_styles is not None:
-            replacements[self.styles_part] = merged_styles.encode("utf-8")
+            replacements[self.styles_part] = merged_styles
+        if self.styles_part not in tgt.parts:
+            new_types[self.styles_part] = STYLES_CT
         wb_rels_name = tgt.find(tgt.workbook_rels) or tgt.workbook_rels
-        replacements[wb_rels_name] = self.edit.rels_xml(new_rids, sheet_parts, sheet_rel_types)
+        extra = [] if self.styles_rel is None else [self.styles_rel]
+        replacements[wb_rels_name] = self.edit.rels_xml(
+            new_rids, sheet_parts, sheet_rel_types, extra
+        )
+        replacements[CONTENT_TYPES] = content_types_xml(tgt, self.removed_parts, new_types)
 
-        data = write_zip(tgt, self.removed_parts, replacements, self.copier.new_parts)
-        return data, self._result(new_names)
+        data, untouched = write_zip(tgt, self.removed_parts, replacements, self.copier.new_parts)
+        return data, self._result(new_names, untouched)
 
     def _styles(self) -> StyleMerger:
-        src = self.src
-        src_styles_rel = [r.part for r in src.rels(src.workbook) if r.type == STYLES_REL]
+        src, tgt = self.src, self.tgt
+        src_styles_rel = [r.part for r in src.rels(src.workbook) if r.kind == "styles"]
         src_styles = part_text(src.parts[src_styles_rel[0]]) if src_styles_rel else ""
-        return StyleMerger(part_text(self.tgt.parts[self.styles_part]), src_styles, self.tgt.label)
+        original = tgt.parts.get(self.styles_part)
+        return StyleMerger(original, src_styles, tgt.label, strict=self.book.strict)
 
     def _copy_sheets(self) -> tuple[list[str], list[str]]:
         """Copy the part tree of each source sheet; its new part and relationship type."""
@@ -198,14 +245,27 @@ class _Merge:
             sheet_rel_types.append(rel.type)
         return sheet_parts, sheet_rel_types
 
-    def _result(self, new_names: list[str]) -> InsertResult:
-        untouched = {
-            part: hashlib.sha256(content).hexdigest()
-            for part, content in self.tgt.parts.items()
-            if part not in self.removed_parts and part not in self.bookkeeping
-        }
+    def _result(self, new_names: list[str], untouched: dict[str, str]) -> InsertResult:
+        notes = list(self.tgt.notes)
+        for i in self.edit.foreign_marked:
+            notes.append(
+                f"sheet '{self.book.sheets[i].name}' carries xlseg's marker but is not one of "
+                "the sheets xlseg wrote (a copy of one, or written by an older version): "
+                "it was kept; delete it yourself if you no longer need it"
+            )
         return InsertResult(
             sheets=tuple(new_names),
             replaced=tuple(self.book.sheets[i].name for i in self.edit.removed_positions),
             untouched_parts=untouched,
+            notes=tuple(notes),
         )
+
+
+def _free_styles_name(package: Package) -> str:
+    folder = posixpath.dirname(package.workbook)
+    name = posixpath.join(folder, "styles.xml")
+    number = 1
+    while package.find(name) is not None:
+        number += 1
+        name = posixpath.join(folder, f"styles{number}.xml")
+    return name

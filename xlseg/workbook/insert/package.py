@@ -1,36 +1,61 @@
 """The zip package: its parts, relationships and content types, read and written.
 
-Parts are kept as the bytes they were read as, so that every part xlseg does not
-edit is written back byte for byte, in its original zip entry order and settings.
+Parts are read from the zip when asked for, never all at once, and every part
+xlseg does not edit is streamed into the new package chunk by chunk (hashed
+and, for XML, checked on the way), in its original entry order and settings:
+memory stays near the size of the zip itself, whatever the parts inflate to.
+
+Markup is found by namespace, not by prefix: the Open XML SDK writes
+``<x:workbook xmlns:x=...>`` and openpyxl ``<ns0:Types ...>``, Strict Open XML
+uses other namespace URIs altogether; all of them are the same package.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import posixpath
 import re
 import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from xlseg.errors import XlsegError
-from xlseg.workbook.insert.xml_text import attrs, part_text, set_attr
+from xlseg.workbook.insert.part_checks import (
+    CHUNK,
+    REPAIR,
+    XmlScanner,
+    check_directory,
+    is_xml_type,
+)
+from xlseg.workbook.insert.strict import STRICT_NAMESPACES
+from xlseg.workbook.insert.xml_text import (
+    attrs,
+    part_bytes,
+    part_text,
+    prefix_of,
+    qualified,
+    set_attr,
+)
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-STRICT_NS = "http://purl.oclc.org/ooxml/spreadsheetml/main"
+STRICT_NS = STRICT_NAMESPACES[MAIN_NS]
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+STRICT_REL_NS = STRICT_NAMESPACES[REL_NS]
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
-_OFFICE_DOCUMENT = REL_NS + "/officeDocument"
-STYLES_REL = REL_NS + "/styles"
-SHARED_STRINGS_REL = REL_NS + "/sharedStrings"
 WORKSHEET_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 TABLE_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
 VML_CT = "application/vnd.openxmlformats-officedocument.vmlDrawing"
+STYLES_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
 _BINARY_WORKBOOK_CT = "application/vnd.ms-excel.sheet.binary.macroEnabled.main"
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")
 _ZIP_SIGNATURE = b"PK\x03\x04"
 CONTENT_TYPES = "[Content_Types].xml"
 _ALREADY_COMPRESSED = {"png", "jpg", "jpeg", "gif", "emf", "wmf", "tif", "tiff"}
@@ -47,9 +72,22 @@ def _extension(part: str) -> str:
     return base.rpartition(".")[2].lower() if "." in base else ""
 
 
-def _rels_name(part: str) -> str:
+def rels_name(part: str) -> str:
+    """The relationships part of ``part`` ("" for the package's own)."""
+    if not part:
+        return "_rels/.rels"
     folder, base = posixpath.split(part)
     return posixpath.join(folder, "_rels", base + ".rels")
+
+
+def rel_kind(rel_type: str) -> str:
+    """The last segment of a relationship type, the same in Transitional and Strict.
+
+    ``.../2006/relationships/styles`` and ``http://purl.oclc.org/ooxml/
+    officeDocument/relationships/styles`` are both ``styles``;
+    ``extended-properties`` and ``extendedProperties`` both ``extendedproperties``.
+    """
+    return rel_type.rstrip("/").rpartition("/")[2].replace("-", "").lower()
 
 
 @dataclass(frozen=True)
@@ -62,9 +100,65 @@ class Rel:
     external: bool
     part: str | None  # resolved part name, None for external targets
 
+    @property
+    def kind(self) -> str:
+        """See :func:`rel_kind`."""
+        return rel_kind(self.type)
+
+
+class _Parts(Mapping[str, bytes]):
+    """Part name -> content, inflated from the zip on each access."""
+
+    def __init__(self, package: Package) -> None:
+        self._package = package
+
+    def __getitem__(self, name: str) -> bytes:
+        info = self._package.info_of(name)
+        if info is None:
+            raise KeyError(name)
+        return self._package.read(info)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._package.info_of(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (info.filename for info in self._package.infos)
+
+    def __len__(self) -> int:
+        return len(self._package.infos)
+
+
+def _refuse_signature(data: bytes, label: str) -> None:
+    if data.startswith(_OLE_SIGNATURE):
+        if _ENCRYPTION_STREAM in data:
+            raise XlsegError(
+                f"{label} is encrypted (password-protected); remove the password in Excel "
+                "(File > Info > Protect Workbook > Encrypt with Password) and save it again"
+            )
+        raise XlsegError(
+            f"{label} is a legacy .xls workbook (or encrypted); save it as "
+            "'Excel Workbook (*.xlsx)' first"
+        )
+    if not data.startswith(_ZIP_SIGNATURE):
+        raise XlsegError(f"{label} is not an Excel .xlsx/.xlsm file (not a zip package)")
+
 
 class Package:
-    """A workbook package read into memory: zip entries in order, parts by name."""
+    """A workbook package: zip entries in order, parts read on demand.
+
+    Parameters
+    ----------
+    book : bytes or Path
+        The package, or the file holding it.
+    role : str
+        ``"target"`` or ``"source"``, for messages about a package given as bytes.
+
+    Attributes
+    ----------
+    notes : list of str
+        What was tolerated in the package and how (duplicate zip entries,
+        duplicate or stale content-type overrides).
+    """
 
     def __init__(self, book: bytes | Path, role: str) -> None:
         if isinstance(book, Path):
@@ -81,32 +175,44 @@ class Package:
         else:
             self.label = f"the {role} workbook"
             data = bytes(book)
-        if data.startswith(_OLE_SIGNATURE):
-            raise XlsegError(
-                f"{self.label} is an encrypted (password-protected) or legacy .xls file; "
-                "remove the password or save it as 'Excel Workbook (*.xlsx)' first"
-            )
-        if not data.startswith(_ZIP_SIGNATURE):
-            raise XlsegError(f"{self.label} is not an Excel .xlsx/.xlsm file (not a zip package)")
+        _refuse_signature(data, self.label)
+        self.notes: list[str] = []
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                self.infos = [info for info in zf.infolist() if not info.is_dir()]
-                self.parts = {info.filename: zf.read(info) for info in self.infos}
+            self._zip = zipfile.ZipFile(io.BytesIO(data))
+            entries = [info for info in self._zip.infolist() if not info.is_dir()]
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
-            raise XlsegError(f"{self.label} is a damaged zip package: {exc}") from exc
-        self._lower = {name.lower(): name for name in self.parts}
-        if CONTENT_TYPES not in self.parts:
+            raise XlsegError(f"{self.label} is a damaged zip package ({exc}): {REPAIR}") from exc
+        # Zip readers (Python's, calamine's) take the last of several entries of one name.
+        self.infos = [info for info in entries if self._zip.NameToInfo[info.filename] is info]
+        copies_of = Counter(info.filename for info in entries)
+        for name, copies in sorted(copies_of.items()):
+            if copies > 1:
+                self.notes.append(
+                    f"{self.label} holds {copies} zip entries named '{name}'; the last one, "
+                    "which zip readers use, is kept and the others are left out"
+                )
+        check_directory(self.infos, self.label)
+        self._by_name = {info.filename: info for info in self.infos}
+        self._lower = {name.lower(): name for name in self._by_name}
+        self.parts: Mapping[str, bytes] = _Parts(self)
+        if CONTENT_TYPES not in self._by_name:
             raise XlsegError(f"{self.label} is not an Office package (no [Content_Types].xml)")
-        types = ElementTree.fromstring(self.parts[CONTENT_TYPES])
+        types = self.xml(CONTENT_TYPES)
         self.defaults = {
             e.get("Extension", "").lower(): e.get("ContentType", "")
             for e in types.iter(f"{{{_CT_NS}}}Default")
         }
-        self.overrides = {
-            e.get("PartName", "").lstrip("/").lower(): e.get("ContentType", "")
-            for e in types.iter(f"{{{_CT_NS}}}Override")
-        }
-        office = [r for r in self.rels("") if r.type == _OFFICE_DOCUMENT and r.part]
+        self.overrides: dict[str, str] = {}
+        for e in types.iter(f"{{{_CT_NS}}}Override"):
+            part = e.get("PartName", "").lstrip("/").lower()
+            if part in self.overrides:
+                self.notes.append(
+                    f"{self.label} declares the content type of '/{part}' twice; the first "
+                    "declaration is kept"
+                )
+                continue
+            self.overrides[part] = e.get("ContentType", "")
+        office = [r for r in self.rels("") if r.kind == "officedocument" and r.part]
         if not office or office[0].part not in self.parts:
             raise XlsegError(f"{self.label} has no workbook part; it is not a spreadsheet")
         self.workbook = office[0].part
@@ -115,11 +221,42 @@ class Package:
                 f"{self.label} is a binary workbook (.xlsb); save a copy as "
                 "'Excel Workbook (*.xlsx)'"
             )
-        self.workbook_rels = _rels_name(self.workbook)
+        self.workbook_rels = rels_name(self.workbook)
+
+    # -- parts
+
+    def info_of(self, name: str) -> zipfile.ZipInfo | None:
+        """The zip entry of a part (part names are case-insensitive)."""
+        info = self._by_name.get(name)
+        if info is None:
+            stored = self._lower.get(name.lower())
+            info = None if stored is None else self._by_name[stored]
+        return info
 
     def find(self, name: str) -> str | None:
         """The stored name of a part (part names are case-insensitive)."""
         return self._lower.get(name.lower())
+
+    def read(self, info: zipfile.ZipInfo) -> bytes:
+        """The inflated content of one entry (its size was capped from the directory)."""
+        try:
+            return self._zip.read(info)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise XlsegError(
+                f"{self.label}: part '{info.filename}' is damaged ({exc}): {REPAIR}"
+            ) from exc
+
+    def open(self, info: zipfile.ZipInfo) -> io.BufferedIOBase:
+        """A stream over one entry's inflated content."""
+        return self._zip.open(info)
+
+    def xml(self, name: str) -> ElementTree.Element:
+        """A part parsed for reading values (namespace-aware, DTDs refused)."""
+        stored = self.find(name) or name
+        data = self.parts[stored]
+        scanner = XmlScanner(stored, self.label)
+        scanner.feed(data, final=True)
+        return ElementTree.fromstring(data)
 
     def content_type(self, part: str) -> str:
         """The content type of ``part``: its override, else its extension's default."""
@@ -130,10 +267,10 @@ class Package:
 
     def rels(self, part: str) -> list[Rel]:
         """Relationships of ``part`` ("" for the package), with resolved targets."""
-        name = self.find(_rels_name(part)) if part else self.find("_rels/.rels")
+        name = self.find(rels_name(part))
         if name is None:
             return []
-        root = ElementTree.fromstring(self.parts[name])
+        root = self.xml(name)
         folder = posixpath.dirname(part)
         found = []
         for e in root.iter(f"{{{_PKG_REL_NS}}}Relationship"):
@@ -201,9 +338,11 @@ def orphaned_parts(package: Package, skip: set[tuple[str, str]]) -> set[str]:
     set of str
         Names of the parts nothing else reaches, with their own ``.rels`` parts.
     """
+    if not skip:
+        return set()
     removed = _reachable(package, set()) - _reachable(package, skip)
     for part in list(removed):
-        rels = package.find(_rels_name(part))
+        rels = package.find(rels_name(part))
         if rels is not None:
             removed.add(rels)
     return removed
@@ -220,6 +359,58 @@ def _rewrite_rels(rels_xml: str, targets: dict[str, str]) -> str:
         return element
 
     return re.sub(r"<Relationship\b[^>]*/>", relationship, rels_xml)
+
+
+def edit_rels(package: Package, part: str, removed_ids: set[str], new: list[Rel]) -> bytes:
+    """A relationships part without ``removed_ids``, with ``new`` appended.
+
+    The part is edited as text in its own prefix and encoding; a part that
+    does not exist yet is created.
+    """
+    name = package.find(rels_name(part))
+    if name is None:
+        original = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        text = original.decode() + f'<Relationships xmlns="{_PKG_REL_NS}"></Relationships>'
+    else:
+        original = package.parts[name]
+        text = part_text(original)
+    prefix = prefix_of(text, [_PKG_REL_NS]) or ""
+    tag = qualified(prefix, "Relationship")
+
+    def keep(m: re.Match[str]) -> str:
+        return "" if attrs(m[0]).get("Id") in removed_ids else m[0]
+
+    text = re.sub(rf"<{re.escape(tag)}(?=[\s/>])[^>]*?(?:/>|>.*?</{re.escape(tag)}\s*>)", keep,
+                  text, flags=re.DOTALL)  # fmt: skip
+    added = "".join(
+        f'<{tag} Id="{r.id}" Type="{r.type}" Target="{r.target}"'
+        + (' TargetMode="External"' if r.external else "")
+        + "/>"
+        for r in new
+    )
+    text = _insert_before_end(text, qualified(prefix, "Relationships"), added)
+    return part_bytes(text, original)
+
+
+def _insert_before_end(text: str, root: str, added: str) -> str:
+    """``added`` inserted as the last children of the document element ``root``."""
+    end = re.search(rf"</{re.escape(root)}\s*>\s*$", text)
+    if end is not None:
+        return text[: end.start()] + added + text[end.start() :]
+    empty = re.search(rf"<{re.escape(root)}(?=[\s/>])[^>]*?/>", text)
+    if empty is None:
+        raise XlsegError(f"cannot find the end of <{root}>")
+    start = empty[0][:-2].rstrip() + ">"
+    return text[: empty.start()] + start + added + f"</{root}>" + text[empty.end() :]
+
+
+def free_rel_id(taken: set[str]) -> str:
+    """``rIdN`` with the smallest N not in ``taken`` (which grows by it)."""
+    number = 1
+    while f"rId{number}" in taken:
+        number += 1
+    taken.add(f"rId{number}")
+    return f"rId{number}"
 
 
 class PartCopier:
@@ -266,11 +457,11 @@ class PartCopier:
                     raise XlsegError(f"{src.label}: part '{rel.part}' is missing")
                 child = self.copy_tree(rel.part, source_base, target_base)
                 targets[rel.id] = posixpath.relpath(child, posixpath.dirname(new_name))
-            source_rels = src.find(_rels_name(source_part))
-            self.new_parts[_rels_name(new_name)] = _rewrite_rels(
+            source_rels = src.find(rels_name(source_part))
+            self.new_parts[rels_name(new_name)] = _rewrite_rels(
                 part_text(src.parts[source_rels]), targets
             ).encode("utf-8")
-            self.taken_parts.add(_rels_name(new_name).lower())
+            self.taken_parts.add(rels_name(new_name).lower())
         return new_name
 
 
@@ -282,6 +473,10 @@ def content_types_xml(
     package: Package, removed_parts: set[str], new_types: dict[str, str]
 ) -> bytes:
     """The package's ``[Content_Types].xml`` without removed parts, with new ones.
+
+    Overrides naming a part the package does not hold (stale ones, seen in
+    real files), repeated overrides and overrides of the parts being added
+    are dropped, so every part ends up with exactly one declaration.
 
     Parameters
     ----------
@@ -295,27 +490,64 @@ def content_types_xml(
     Returns
     -------
     bytes
-        The new part; its existing declarations are kept as written.
+        The new part; its other declarations are kept as written.
     """
-    text = part_text(package.parts[CONTENT_TYPES])
-    removed = {p.lower() for p in removed_parts}
+    original = package.parts[CONTENT_TYPES]
+    text = part_text(original)
+    prefix = prefix_of(text, [_CT_NS]) or ""
+    override, default = qualified(prefix, "Override"), qualified(prefix, "Default")
+    kept = {p.lower() for p in package.parts} - {p.lower() for p in removed_parts}
+    kept -= {p.lower() for p in new_types}
+    seen: set[str] = set()
 
     def keep(m: re.Match[str]) -> str:
         part = attrs(m[0]).get("PartName", "").lstrip("/").lower()
-        return "" if part in removed else m[0]
+        if part not in kept or part in seen:
+            return ""
+        seen.add(part)
+        return m[0]
 
-    text = re.sub(r"<Override\b[^>]*/>", keep, text)
+    text = re.sub(
+        rf"<{re.escape(override)}(?=[\s/>])[^>]*?(?:/>|>\s*</{re.escape(override)}\s*>)",
+        keep,
+        text,
+    )
     defaults = dict(package.defaults)
     new = []
     for part, ctype in new_types.items():
         ext = _extension(part)
         if ext and ext not in defaults and not ctype.endswith("+xml"):
             defaults[ext] = ctype
-            new.append(f'<Default Extension="{ext}" ContentType="{ctype}"/>')
+            new.append(f'<{default} Extension="{ext}" ContentType="{ctype}"/>')
         elif defaults.get(ext) != ctype:
-            new.append(f'<Override PartName="/{part}" ContentType="{ctype}"/>')
-    end = text.rindex("</Types>")
-    return (text[:end] + "".join(new) + text[end:]).encode("utf-8")
+            new.append(f'<{override} PartName="/{part}" ContentType="{ctype}"/>')
+    text = _insert_before_end(text, qualified(prefix, "Types"), "".join(new))
+    return part_bytes(text, original)
+
+
+def _copy_entry(
+    package: Package, info: zipfile.ZipInfo, out: zipfile.ZipFile, entry: zipfile.ZipInfo
+) -> str:
+    """Stream one untouched part into ``out``; its sha256, its XML checked on the way."""
+    digest = hashlib.sha256()
+    ctype = package.content_type(info.filename)
+    scanner = (
+        XmlScanner(info.filename, package.label) if is_xml_type(ctype, info.filename) else None
+    )
+    try:
+        with package.open(info) as stream, out.open(entry, "w") as sink:
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+                if scanner is not None:
+                    scanner.feed(chunk)
+                sink.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise XlsegError(
+            f"{package.label}: part '{info.filename}' is damaged ({exc}): {REPAIR}"
+        ) from exc
+    if scanner is not None:
+        scanner.feed(b"", final=True)
+    return digest.hexdigest()
 
 
 def write_zip(
@@ -323,8 +555,8 @@ def write_zip(
     removed_parts: set[str],
     replacements: dict[str, bytes],
     new_parts: dict[str, bytes],
-) -> bytes:
-    """The new package as zip bytes.
+) -> tuple[bytes, dict[str, str]]:
+    """The new package as zip bytes, and the hashes of the parts copied unchanged.
 
     Parameters
     ----------
@@ -339,21 +571,39 @@ def write_zip(
 
     Returns
     -------
-    bytes
+    data : bytes
         The zip package.
+    untouched : dict of str to str
+        Part name -> sha256 (hex) of every part streamed across unchanged.
+
+    Raises
+    ------
+    XlsegError
+        If an untouched part of the target is damaged (bad compressed data,
+        malformed XML): the problem is the input's and is named as such.
     """
     buffer = io.BytesIO()
+    untouched = {}
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for info in package.infos:
             if info.filename in removed_parts:
                 continue
             entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-            entry.compress_type = info.compress_type
+            entry.compress_type = (
+                info.compress_type
+                if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+                else zipfile.ZIP_DEFLATED
+            )
             entry.external_attr = info.external_attr
             entry.create_system = info.create_system
-            zf.writestr(entry, replacements.get(info.filename, package.parts[info.filename]))
+            if info.filename in replacements:
+                zf.writestr(entry, replacements[info.filename])
+            else:
+                untouched[info.filename] = _copy_entry(package, info, zf, entry)
         for name in sorted(set(replacements) - {i.filename for i in package.infos}):
-            zf.writestr(zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME), replacements[name])
+            entry = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(entry, replacements[name])
         for name, data in new_parts.items():
             entry = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
             ext = _extension(name)
@@ -361,4 +611,4 @@ def write_zip(
                 zipfile.ZIP_STORED if ext in _ALREADY_COMPRESSED else zipfile.ZIP_DEFLATED
             )
             zf.writestr(entry, data)
-    return buffer.getvalue()
+    return buffer.getvalue(), untouched

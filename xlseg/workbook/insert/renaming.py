@@ -168,10 +168,10 @@ def remaining_vml_blocks(package: Package, removed_parts: set[str]) -> set[int]:
     """The VML shape-id blocks the drawings staying in ``package`` use."""
     return {
         block
-        for part, data in package.parts.items()
+        for part in package.parts
         if part not in removed_parts
         and (part.lower().endswith(".vml") or package.content_type(part) == VML_CT)
-        for block in _vml_blocks(data.decode("utf-8", "replace"))
+        for block in _vml_blocks(package.parts[part].decode("utf-8", "replace"))
     }
 
 
@@ -239,7 +239,7 @@ def remaining_tables(
     for part in package.parts:
         if part in removed_parts or package.content_type(part) != TABLE_CT:
             continue
-        start = re.search(r"<table\b[^>]*>", part_text(package.parts[part]))
+        start = re.search(r"<(?:[\w.-]+:)?table\b[^>]*>", part_text(package.parts[part]))
         if start:
             a = attrs(start[0])
             max_id = max(max_id, int(a.get("id", "0")))

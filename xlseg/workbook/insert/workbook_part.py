@@ -12,23 +12,41 @@ import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree
-from xml.sax.saxutils import escape, unescape
+from xml.sax.saxutils import escape
 
 from xlseg.errors import XlsegError
-from xlseg.report.sheet_names import OUTPUT_MARKER, SHEET_NAME_MAX, unique_sheet_name
-from xlseg.workbook.insert.package import MAIN_NS, REL_NS, STRICT_NS, Package, Rel
+from xlseg.report.sheet_names import (
+    LISTING_NAME,
+    OUTPUT_MARKER,
+    SHEET_NAME_MAX,
+    is_own_sheet,
+    listing_value,
+    marker_value,
+    parse_listing,
+    unique_sheet_name,
+)
+from xlseg.workbook.insert.package import (
+    MAIN_NS,
+    REL_NS,
+    STRICT_NS,
+    STRICT_REL_NS,
+    Package,
+    Rel,
+    edit_rels,
+    free_rel_id,
+)
 from xlseg.workbook.insert.xml_text import (
     attrs,
     elements,
+    part_bytes,
     part_text,
+    prefix_of,
+    qualified,
     quote_attr,
     section,
     set_attr,
     start_tag,
 )
-
-_MARKER_VALUE = "TRUE"
 
 _SHEET_NAME_FORBIDDEN = set("[]:*?/\\")
 
@@ -54,48 +72,76 @@ class DefinedName:
 
 
 class Workbook:
-    """Sheets and defined names of a workbook part, with their exact text spans."""
+    """Sheets and defined names of a workbook part, with their exact text spans.
+
+    Values are read by namespace with :mod:`xml.etree`; the text spans used for
+    editing are found with the prefix the part binds to SpreadsheetML (none
+    for Excel, ``x:`` for the Open XML SDK, ``s:`` for some generators), and
+    the two readings must agree element for element.
+    """
 
     def __init__(self, package: Package) -> None:
-        self.text = part_text(package.parts[package.workbook])
-        root = ElementTree.fromstring(package.parts[package.workbook])
-        if root.tag == f"{{{STRICT_NS}}}workbook":
+        self.package = package
+        self.original = package.parts[package.workbook]
+        self.text = part_text(self.original)
+        root = package.xml(package.workbook)
+        namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
+        if root.tag.rpartition("}")[2] != "workbook" or namespace not in (MAIN_NS, STRICT_NS):
             raise XlsegError(
-                f"{package.label} is saved as 'Strict Open XML'; save it as "
-                "'Excel Workbook (*.xlsx)' first"
+                f"{package.label} has a workbook part xlseg cannot read "
+                f"(its root element is {root.tag!r}, not a SpreadsheetML workbook)"
             )
-        if root.tag != f"{{{MAIN_NS}}}workbook" or not re.search(r"<workbook\b", self.text):
+        self.strict = namespace == STRICT_NS
+        self.ns = namespace
+        self.prefix = prefix_of(self.text, [namespace])
+        if self.prefix is None:
             raise XlsegError(f"{package.label} has a workbook part xlseg cannot read")
-        self.sheets_span = section(self.text, "sheets")
-        if self.sheets_span is None:
+        rel_ns = STRICT_REL_NS if self.strict else REL_NS
+        self.rel_ns = rel_ns
+        q = self.q
+        self.sheets_span = section(self.text, q("sheets"))
+        sheets_node = root.find(f"{{{namespace}}}sheets")
+        if self.sheets_span is None or sheets_node is None:
             raise XlsegError(f"{package.label} has no sheets")
-        found = elements(self.sheets_span[0], "sheet")
+        nodes = sheets_node.findall(f"{{{namespace}}}sheet")
+        found = elements(self.sheets_span[0], q("sheet"))
+        self._agree(len(found), len(nodes), "sheets")
         self.sheets = []
-        for match in found:
-            a = attrs(start_tag(match[0]))
-            rid = next((v for k, v in a.items() if k.endswith(":id")), "")
-            self.sheets.append(Sheet(a.get("name", ""), int(a.get("sheetId", "0")), rid, match[0]))
-        self.names_span = section(self.text, "definedNames")
-        self.names = []
-        if self.names_span is not None and not self.names_span[0].endswith("/>"):
-            for match in elements(self.names_span[0], "definedName"):
-                a = attrs(start_tag(match[0]))
-                local = a.get("localSheetId")
-                start = start_tag(match[0])
-                inner = (
-                    "" if start.endswith("/>") else match[0][len(start) : -len("</definedName>")]
-                )
-                self.names.append(
-                    DefinedName(
-                        a.get("name", ""),
-                        int(local) if local is not None else None,
-                        unescape(inner, {"&quot;": '"', "&apos;": "'"}) if inner else "",
-                        match[0],
-                    )
-                )
-        root_tag = re.search(r"<workbook\b[^>]*>", self.text)[0]
+        for match, node in zip(found, nodes, strict=True):
+            rid = node.get(f"{{{rel_ns}}}id") or node.get(f"{{{REL_NS}}}id") or ""
+            self.sheets.append(
+                Sheet(node.get("name", ""), _integer(node.get("sheetId")), rid, match[0])
+            )
+        self.names_span = section(self.text, q("definedNames"))
+        names_node = root.find(f"{{{namespace}}}definedNames")
+        name_nodes = [] if names_node is None else names_node.findall(f"{{{namespace}}}definedName")
+        found_names = (
+            [] if self.names_span is None else elements(self.names_span[0], q("definedName"))
+        )
+        self._agree(len(found_names), len(name_nodes), "defined names")
+        self.names = [
+            DefinedName(
+                node.get("name", ""),
+                _integer(node.get("localSheetId")) if node.get("localSheetId") else None,
+                node.text or "",
+                match[0],
+            )
+            for match, node in zip(found_names, name_nodes, strict=True)
+        ]
+        root_tag = re.search(rf"<{re.escape(q('workbook'))}(?=[\s/>])[^>]*>", self.text)[0]
         declared = re.findall(r"xmlns:([\w.-]+)\s*=\s*[\"']([^\"']*)[\"']", root_tag)
-        self.rel_prefix = next((p for p, ns in declared if ns == REL_NS), None)
+        self.rel_prefix = next((p for p, ns in declared if ns == rel_ns), None)
+
+    def q(self, local: str) -> str:
+        """``local`` qualified with the part's SpreadsheetML prefix."""
+        return qualified(self.prefix or "", local)
+
+    def _agree(self, spans: int, nodes: int, what: str) -> None:
+        if spans != nodes:
+            raise XlsegError(
+                f"{self.package.label} has a workbook part xlseg cannot edit safely "
+                f"(its {what} read {nodes} by namespace but {spans} as text)"
+            )
 
     def marked_positions(self) -> list[int]:
         """Positions of the sheets carrying :data:`OUTPUT_MARKER`, in order."""
@@ -103,21 +149,45 @@ class Workbook:
             {
                 n.local_sheet
                 for n in self.names
-                if n.name.lower() == OUTPUT_MARKER.lower() and n.local_sheet is not None
+                if n.name.lower() == OUTPUT_MARKER.lower()
+                and n.local_sheet is not None
+                and n.local_sheet < len(self.sheets)
             }
         )
 
+    def listing(self) -> tuple[str, set[int]] | None:
+        """The run and sheetIds named by the workbook's :data:`LISTING_NAME`, if any."""
+        for n in self.names:
+            if n.local_sheet is None and n.name.lower() == LISTING_NAME.lower():
+                return parse_listing(n.text)
+        return None
+
+    def own_positions(self) -> list[int]:
+        """Positions of the sheets xlseg wrote: marker and listing agree (see sheet_names)."""
+        listing = self.listing()
+        own = set()
+        for n in self.names:
+            if n.name.lower() != OUTPUT_MARKER.lower() or n.local_sheet is None:
+                continue
+            if n.local_sheet < len(self.sheets):
+                sheet = self.sheets[n.local_sheet]
+                if is_own_sheet(n.text, sheet.sheet_id, listing):
+                    own.add(n.local_sheet)
+        return sorted(own)
+
     def active_tab(self) -> int:
         """Position of the active sheet, as the first ``<workbookView>`` says."""
-        views = [attrs(m[0]) for m in re.finditer(r"<workbookView\b[^>]*>", self.text)]
+        tag = re.escape(self.q("workbookView"))
+        views = [attrs(m[0]) for m in re.finditer(rf"<{tag}(?=[\s/>])[^>]*>", self.text)]
         return int(views[0].get("activeTab", "0")) if views else 0
 
 
 def output_sheet_names(book: bytes | Path) -> list[str]:
-    """Names of the sheets of ``book`` that carry xlseg's :data:`OUTPUT_MARKER`.
+    """Names of the sheets of ``book`` that xlseg wrote (see :mod:`xlseg.report.sheet_names`).
 
-    These are the sheets a rerun of :func:`insert_sheets` replaces; readers use
-    the list to skip xlseg's own output when they look for input tables.
+    These are the sheets a rerun of :func:`insert_sheets` replaces. A sheet
+    that carries :data:`OUTPUT_MARKER` without being xlseg's (an analyst's
+    copy of one) is not among them.
 
     Parameters
     ----------
@@ -127,7 +197,7 @@ def output_sheet_names(book: bytes | Path) -> list[str]:
     Returns
     -------
     list of str
-        The marked sheets' names, in tab order.
+        The sheets' names, in tab order.
 
     Raises
     ------
@@ -135,9 +205,15 @@ def output_sheet_names(book: bytes | Path) -> list[str]:
         If ``book`` is not a readable .xlsx/.xlsm package.
     """
     workbook = Workbook(Package(book, "target"))
-    return [
-        workbook.sheets[i].name for i in workbook.marked_positions() if i < len(workbook.sheets)
-    ]
+    return [workbook.sheets[i].name for i in workbook.own_positions()]
+
+
+def _integer(value: str | None) -> int:
+    """An integer attribute, 0 when it is missing or not a number."""
+    try:
+        return int(value or "0")
+    except ValueError:
+        return 0
 
 
 # ---------------------------------------------------------------------------
@@ -206,7 +282,7 @@ def _stale_calc_chain(package: Package, rels: dict[str, Rel], removed_ids: set[s
     and it rebuilds a missing chain silently, so such a chain is dropped.
     """
     for rel in rels.values():
-        if rel.type == REL_NS + "/calcChain" and rel.part in package.parts:
+        if rel.kind == "calcchain" and rel.part in package.parts:
             chain = part_text(package.parts[rel.part])
             if removed_ids & set(re.findall(r'\si="(\d+)"', chain)):
                 return {rel.id}
@@ -216,9 +292,9 @@ def _stale_calc_chain(package: Package, rels: dict[str, Rel], removed_ids: set[s
 class WorkbookEdit:
     """What one insertion removes from the target's workbook part, and the new text.
 
-    The removals are decided first (marked sheets, a stale calculation chain),
-    because they decide which parts go; the new text is asked for once the new
-    sheets have their names, relationship ids and parts.
+    The removals are decided first (xlseg's earlier sheets, a stale
+    calculation chain), because they decide which parts go; the new text is
+    asked for once the new sheets have their names, relationship ids and parts.
 
     Parameters
     ----------
@@ -229,7 +305,7 @@ class WorkbookEdit:
     source_book : Workbook
         The source's workbook part.
     replace_previous : bool
-        Whether the sheets carrying :data:`OUTPUT_MARKER` are removed.
+        Whether xlseg's earlier sheets are removed.
     replace_names : collection of str, optional
         Remove only the marked sheets of these names (a `` (2)`` suffix ignored).
     """
@@ -243,29 +319,35 @@ class WorkbookEdit:
         replace_names: Collection[str] | None = None,
     ) -> None:
         self.package, self.book, self.source_book = package, book, source_book
-        self.removed_positions = book.marked_positions() if replace_previous else []
+        own = book.own_positions()
+        removed = own if replace_previous else []
         if replace_names is not None:
             wanted = {name.casefold() for name in replace_names}
-            self.removed_positions = [
+            removed = [
                 i
-                for i in self.removed_positions
+                for i in removed
                 if re.sub(r" \(\d+\)$", "", book.sheets[i].name).casefold() in wanted
             ]
+        self.removed_positions = removed
+        #: xlseg's earlier sheets that stay (not replaced this time): relisted.
+        self.kept_own = [i for i in own if i not in removed]
+        #: Sheets that carry the marker but are not xlseg's: kept, and reported.
+        self.foreign_marked = [i for i in book.marked_positions() if i not in own]
         self.kept = [s for i, s in enumerate(book.sheets) if i not in self.removed_positions]
         self.rels = {r.id: r for r in package.rels(package.workbook)}
-        self.removed_rids = {book.sheets[i].rid for i in self.removed_positions}
+        self.removed_rids = {book.sheets[i].rid for i in self.removed_positions} - {""}
         removed_ids = {str(book.sheets[i].sheet_id) for i in self.removed_positions}
         self.removed_rids |= _stale_calc_chain(package, self.rels, removed_ids)
 
+    def new_sheet_ids(self) -> list[int]:
+        """``sheetId`` of each new sheet: one more than any the target has had in view."""
+        max_id = max([0, *(s.sheet_id for s in self.book.sheets)])
+        return [max_id + i + 1 for i in range(len(self.source_book.sheets))]
+
     def new_sheet_rids(self) -> list[str]:
         """Relationship ids for the new sheets, unused in the workbook's .rels."""
-        rids, number = [], 0
-        for _ in self.source_book.sheets:
-            number += 1
-            while f"rId{number}" in self.rels:
-                number += 1
-            rids.append(f"rId{number}")
-        return rids
+        taken = set(self.rels)
+        return [free_rel_id(taken) for _ in self.source_book.sheets]
 
     def workbook_xml(
         self,
@@ -273,6 +355,7 @@ class WorkbookEdit:
         new_rids: list[str],
         rewrite: Callable[[str], str],
         select_first_new: bool,
+        run_id: str,
     ) -> bytes:
         """The new workbook part.
 
@@ -284,35 +367,54 @@ class WorkbookEdit:
             Rewrites the formula of a copied defined name (renamed sheets, tables).
         select_first_new : bool
             Make the first new sheet the active tab.
+        run_id : str
+            The run named by the new sheets' markers.
 
         Returns
         -------
         bytes
             The part: kept sheets and names, then the new ones with their markers.
         """
-        text = self.book.text
+        book = self.book
+        text = book.text
         removed = set(self.removed_positions)
         position = {}  # old position -> new position
-        for old in range(len(self.book.sheets)):
+        for old in range(len(book.sheets)):
             if old not in removed:
                 position[old] = len(position)
         first_new = len(position)
-        names_xml = _defined_names(self.book, self.source_book, position, len(new_names), rewrite)
+        names_xml = _defined_names(
+            book,
+            self.source_book,
+            position,
+            (self.kept_own, self.new_sheet_ids()),
+            rewrite,
+            run_id,
+        )
 
         # Sheets: the kept elements verbatim, then the new ones.
-        sheets = [s.element for i, s in enumerate(self.book.sheets) if i not in removed]
-        sheets += _new_sheets(self.book, self.source_book, new_names, new_rids)
-        sheets_span = section(text, "sheets")
+        sheets = [s.element for i, s in enumerate(book.sheets) if i not in removed]
+        sheets += _new_sheets(book, self.source_book, new_names, new_rids, self.new_sheet_ids())
+        sheets_span = section(text, book.q("sheets"))
         sheets_start = start_tag(sheets_span[0])
-        sheets_xml = sheets_start + "".join(sheets) + "</sheets>"
+        if sheets_start.endswith("/>"):
+            sheets_start = sheets_start[:-2].rstrip() + ">"
+        sheets_xml = sheets_start + "".join(sheets) + f"</{book.q('sheets')}>"
 
-        names_span = section(text, "definedNames")
+        names_span = section(text, book.q("definedNames"))
         if names_span is not None:
             edits = [(names_span.start(), names_span.end(), names_xml)]
         else:
+            later = "|".join(
+                re.escape(book.q(t))
+                for t in (
+                    "calcPr", "oleSize", "customWorkbookViews", "pivotCaches", "smartTagPr",
+                    "smartTagTypes", "webPublishing", "fileRecoveryPr", "webPublishObjects",
+                    "extLst",
+                )
+            )  # fmt: skip
             after = re.search(
-                r"<(?:calcPr|oleSize|customWorkbookViews|pivotCaches|smartTagPr|smartTagTypes"
-                r"|webPublishing|fileRecoveryPr|webPublishObjects|extLst)\b|</workbook>",
+                rf"<(?:{later})(?=[\s/>])|</{re.escape(book.q('workbook'))}\s*>",
                 text[sheets_span.end() :],
             )
             at = sheets_span.end() + after.start()
@@ -322,88 +424,113 @@ class WorkbookEdit:
             text = text[:start] + new + text[end:]
 
         total = first_new + len(new_names)
+        view = re.escape(book.q("workbookView"))
         text = re.sub(
-            r"<workbookView\b[^>]*>",
+            rf"<{view}(?=[\s/>])[^>]*>",
             lambda m: _view(m[0], position, total, select_first_new),
             text,
         )
-        return text.encode("utf-8")
+        return part_bytes(text, book.original)
 
-    def rels_xml(self, new_rids: list[str], sheet_parts: list[str], rel_types: list[str]) -> bytes:
+    def rels_xml(
+        self,
+        new_rids: list[str],
+        sheet_parts: list[str],
+        rel_types: list[str],
+        extra: list[Rel],
+    ) -> bytes:
         """The new workbook relationships part.
 
         Parameters
         ----------
         new_rids, sheet_parts, rel_types : list of str
             Relationship id, part name and relationship type of each new sheet.
+        extra : list of Rel
+            Further relationships to add (a styles part the target lacked).
 
         Returns
         -------
         bytes
             The part without the removed relationships, with the new ones.
         """
-        name = self.package.find(self.package.workbook_rels)
-        text = part_text(self.package.parts[name])
-        removed = self.removed_rids
-
-        def keep(m: re.Match[str]) -> str:
-            return "" if attrs(m[0]).get("Id") in removed else m[0]
-
-        text = re.sub(r"<Relationship\b[^>]*/>", keep, text)
         base = posixpath.dirname(self.package.workbook)
-        new = []
-        for rid, part, rel_type in zip(new_rids, sheet_parts, rel_types, strict=True):
-            target = posixpath.relpath(part, base) if base else part
-            new.append(f'<Relationship Id="{rid}" Type="{rel_type}" Target="{target}"/>')
-        end = text.rindex("</Relationships>")
-        return (text[:end] + "".join(new) + text[end:]).encode("utf-8")
+        new = [
+            Rel(rid, rel_type, posixpath.relpath(part, base) if base else part, False, part)
+            for rid, part, rel_type in zip(new_rids, sheet_parts, rel_types, strict=True)
+        ]
+        return edit_rels(self.package, self.package.workbook, self.removed_rids, new + extra)
 
 
 def _defined_names(
     book: Workbook,
     source_book: Workbook,
     position: dict[int, int],
-    count: int,
+    own: tuple[list[int], list[int]],
     rewrite: Callable[[str], str],
+    run_id: str,
 ) -> str:
     # Defined names: drop those of removed sheets, shift the others,
-    # then add the source's sheet-scoped names and the markers.
+    # then add the source's sheet-scoped names, the markers and the listing.
+    kept_own, sheet_ids = own
     first_new = len(position)
+    count = len(sheet_ids)
+    tag = book.q("definedName")
     names = []
     for n in book.names:
+        if n.local_sheet is None and n.name.lower() == LISTING_NAME.lower():
+            continue  # replaced by this run's listing
         if n.local_sheet is None:
             names.append(n.element)
+        elif n.local_sheet in kept_own and n.name.lower() == OUTPUT_MARKER.lower():
+            # An earlier sheet of xlseg's that stays: marked with this run.
+            sheet_id = book.sheets[n.local_sheet].sheet_id
+            names.append(
+                f'<{tag} name="{OUTPUT_MARKER}" localSheetId="{position[n.local_sheet]}" '
+                f'hidden="1">{escape(marker_value(run_id, sheet_id))}</{tag}>'
+            )
         elif n.local_sheet in position:
             start = start_tag(n.element)
             moved = set_attr(start, "localSheetId", str(position[n.local_sheet]))
             names.append(moved + n.element[len(start) :])
+        elif n.local_sheet >= len(book.sheets):
+            names.append(n.element)  # names a sheet that does not exist: not ours to judge
     for n in source_book.names:
         if n.local_sheet is None or n.local_sheet >= count:
             continue  # workbook-scoped source names are not copied
         start = set_attr(start_tag(n.element), "localSheetId", str(first_new + n.local_sheet))
         if start.endswith("/>"):
             start = start[:-2] + ">"
-        names.append(start + escape(rewrite(n.text)) + "</definedName>")
-    for i in range(count):
+        start = f"<{tag}" + start[len("<definedName") :]
+        names.append(start + escape(rewrite(n.text)) + f"</{tag}>")
+    names.append(
+        f'<{tag} name="{LISTING_NAME}" hidden="1">'
+        f"{escape(listing_value(run_id, [book.sheets[i].sheet_id for i in kept_own] + sheet_ids))}"
+        f"</{tag}>"
+    )
+    for i, sheet_id in enumerate(sheet_ids):
         names.append(
-            f'<definedName name="{OUTPUT_MARKER}" localSheetId="{first_new + i}" '
-            f'hidden="1">{_MARKER_VALUE}</definedName>'
+            f'<{tag} name="{OUTPUT_MARKER}" localSheetId="{first_new + i}" '
+            f'hidden="1">{escape(marker_value(run_id, sheet_id))}</{tag}>'
         )
-    return "<definedNames>" + "".join(names) + "</definedNames>"
+    return f"<{book.q('definedNames')}>" + "".join(names) + f"</{book.q('definedNames')}>"
 
 
 def _new_sheets(
-    book: Workbook, source_book: Workbook, new_names: list[str], new_rids: list[str]
+    book: Workbook,
+    source_book: Workbook,
+    new_names: list[str],
+    new_rids: list[str],
+    sheet_ids: list[int],
 ) -> list[str]:
-    max_id = max([0, *(s.sheet_id for s in book.sheets)])
     prefix = book.rel_prefix
+    tag = book.q("sheet")
     sheets = []
     for i, (name, rid) in enumerate(zip(new_names, new_rids, strict=True)):
         state = attrs(start_tag(source_book.sheets[i].element)).get("state")
         state_attr = f' state="{quote_attr(state)}"' if state else ""
-        rel_attr = f'{prefix}:id="{rid}"' if prefix else f'xmlns:r="{REL_NS}" r:id="{rid}"'
-        sheet_id = f'sheetId="{max_id + i + 1}"'
-        sheets.append(f'<sheet name="{quote_attr(name)}" {sheet_id}{state_attr} {rel_attr}/>')
+        rel_attr = f'{prefix}:id="{rid}"' if prefix else f'xmlns:r="{book.rel_ns}" r:id="{rid}"'
+        sheet_id = f'sheetId="{sheet_ids[i]}"'
+        sheets.append(f'<{tag} name="{quote_attr(name)}" {sheet_id}{state_attr} {rel_attr}/>')
     return sheets
 
 
@@ -411,13 +538,13 @@ def _view(tag: str, position: dict[int, int], total: int, select_first_new: bool
     """A ``<workbookView>`` start tag with its tab positions shifted."""
     first_new = len(position)
     a = attrs(tag)
-    active = int(a.get("activeTab", "0"))
+    active = _integer(a.get("activeTab"))
     if select_first_new:
         tag = set_attr(tag, "activeTab", str(first_new))
     elif active in position and position[active] != active:
         tag = set_attr(tag, "activeTab", str(position[active]))
     if "firstSheet" in a:
-        first = int(a["firstSheet"])
+        first = _integer(a["firstSheet"])
         shifted = min(sum(1 for old in position if old < first), total - 1)
         tag = set_attr(tag, "firstSheet", str(shifted)) if shifted != first else tag
     return tag
