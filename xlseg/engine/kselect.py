@@ -32,6 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xlseg.engine.gap import GAP_RULES, REFERENCES, GapStatistic, gap_statistic
+from xlseg.engine.knee import find_knee
 from xlseg.engine.matrix import check_matrix, distinct_rows
 from xlseg.errors import XlsegError
 
@@ -455,10 +456,8 @@ def _knee(ks: list[int], sse: list[float]) -> int | None:
     """Kneedle's elbow of the SSE curve (convex, decreasing)."""
     if len(ks) < 3:
         return None
-    from kneed import KneeLocator
-
-    knee = KneeLocator(ks, sse, curve="convex", direction="decreasing").knee
-    return None if knee is None else int(knee)
+    knee = find_knee(ks, sse, curve="convex", direction="decreasing")
+    return None if knee is None else int(knee.x)
 
 
 def _recommend(
