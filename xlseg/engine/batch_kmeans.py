@@ -116,7 +116,7 @@ def batch_kmeans(
             f"batch k-means needs a stack of data sets shaped (problems, samples, features); "
             f"got an array with {X.ndim} dimension(s)"
         )
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    X = np.require(X, np.float64, ["C", "W"])  # the kernel's one signature: writeable C float64
     n_problems, n_samples, n_features = X.shape
     if not 1 <= n_clusters <= n_samples:
         raise XlsegError(
