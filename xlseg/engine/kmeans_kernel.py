@@ -266,9 +266,10 @@ def _hartigan(x, centers, labels):
     Moving sample i from cluster a (n_a members, squared distance d_a to its
     centre) to cluster b changes the inertia by ``n_b/(n_b+1) d_b - n_a/(n_a-1) d_a``.
     Passes over the samples in order move each sample to the cluster of the
-    most negative change (the first one of changes equal to a relative 1e-12), updating the two centres incrementally, until a
-    whole pass moves nothing: then no single transfer lowers the inertia,
-    which is where R's Hartigan-Wong ``kmeans`` stops. The centres are
+    most negative change (the first of changes equal to a relative 1e-12),
+    updating the two centres incrementally, until a whole pass moves nothing:
+    then no single transfer lowers the inertia, which is where R's Hartigan-Wong
+    ``kmeans`` stops. The centres are
     recomputed as exact means at the end, so the incremental updates leave no
     rounding behind.
     """

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["COMPILE_SECONDS", "NOTICE_AFTER", "fit_starts", "kernel_name", "writable_folder"]
+from xlseg.engine.user_cache import home_cache, temp_folder, writable_folder
+
+__all__ = ["COMPILE_SECONDS", "NOTICE_AFTER", "fit_starts", "kernel_name"]
 
 NOTICE_AFTER = 3.0
 """Seconds of loading a cached kernel after which the compile notice is printed anyway."""
@@ -47,29 +48,9 @@ def _numba_wanted() -> bool:
     return os.environ.get("XLSEG_NO_NUMBA", "").strip().lower() in ("", "0", "false", "no")
 
 
-def writable_folder(candidates: list[Path]) -> Path | None:
-    """The first of ``candidates`` that exists or can be made and accepts a file."""
-    for folder in candidates:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder):
-                pass
-        except OSError:
-            continue
-        return folder
-    return None
-
-
 def _cache_candidates() -> list[Path]:
-    package = Path(__file__).resolve().parent / "__pycache__"
-    folders = [package]
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    home = Path(xdg) if xdg else Path.home() / ".cache" if "HOME" in os.environ else None
-    if home is not None:
-        folders.append(home / "xlseg" / "numba")
-    user = os.environ.get("USER") or (str(os.getuid()) if hasattr(os, "getuid") else "user")
-    folders.append(Path(tempfile.gettempdir()) / f"xlseg-numba-{user}")
-    return folders
+    folders = [Path(__file__).resolve().parent / "__pycache__", home_cache("numba")]
+    return [f for f in folders if f is not None] + [temp_folder("numba")]
 
 
 def _configure_cache() -> bool:
