@@ -73,10 +73,14 @@ def fit_starts(X, first, draws, abs_tol, max_iter, hartigan, labels, centers, in
     dist = np.empty((rows, n_samples))
     known = np.zeros(n_samples, dtype=np.bool_)
     scratch = np.empty((2, n_samples))
+    xt = np.empty((n_features, n_samples))
     for p in range(n_problems):
         x = X[p]
-        xt = np.ascontiguousarray(x.T)
-        known[:] = False
+        for i in range(n_samples):
+            for j in range(n_features):
+                xt[j, i] = x[i, j]
+        for i in range(n_samples):
+            known[i] = False
         for s in range(n_init):
             _kmeans_plusplus(x, first[p, s], draws[p, s], dist, known, scratch, centers[p, s])
             n_iter[p, s] = _lloyd(x, xt, centers[p, s], labels[p, s], abs_tol[p], max_iter)
@@ -110,6 +114,26 @@ def _distance_row(x, i, dist, known, out):
 
 
 @_inner
+def _copy_row(x, i, centers, c):
+    """``centers[c] = x[i]``, as a loop (cheaper to compile than a slice assignment)."""
+    for j in range(x.shape[1]):
+        centers[c, j] = x[i, j]
+
+
+@_inner
+def _search_left(cumulative, value):
+    """``np.searchsorted(cumulative, value, side="left")`` by bisection."""
+    low, high = 0, cumulative.size
+    while low < high:
+        middle = (low + high) // 2
+        if cumulative[middle] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@_inner
 def _kmeans_plusplus(x, first, draws, dist, known, scratch, centers):
     """Greedy k-means++ seeds of one start into ``centers`` (K, f).
 
@@ -123,8 +147,10 @@ def _kmeans_plusplus(x, first, draws, dist, known, scratch, centers):
     n_samples = x.shape[0]
     n_clusters, n_trials = centers.shape[0], draws.shape[1]
     closest = np.empty(n_samples)
-    closest[:] = _distance_row(x, first, dist, known, scratch[0])
-    centers[0] = x[first]
+    row = _distance_row(x, first, dist, known, scratch[0])
+    for i in range(n_samples):
+        closest[i] = row[i]
+    _copy_row(x, first, centers, 0)
     cumulative = np.empty(n_samples)
     best_row = np.empty(n_samples)
     for c in range(1, n_clusters):
@@ -137,8 +163,7 @@ def _kmeans_plusplus(x, first, draws, dist, known, scratch, centers):
         best_potential = np.inf
         best_candidate = 0
         for t in range(n_trials):
-            candidate = np.searchsorted(cumulative, draws[c - 1, t] * total)
-            candidate = min(candidate, n_samples - 1)
+            candidate = min(_search_left(cumulative, draws[c - 1, t] * total), n_samples - 1)
             row = _distance_row(x, candidate, dist, known, scratch[1])
             potential = 0.0
             for i in range(n_samples):
@@ -146,10 +171,11 @@ def _kmeans_plusplus(x, first, draws, dist, known, scratch, centers):
             if potential < best_potential:
                 best_potential = potential
                 best_candidate = candidate
-                best_row[:] = row
+                for i in range(n_samples):
+                    best_row[i] = row[i]
         for i in range(n_samples):
             closest[i] = min(closest[i], best_row[i])
-        centers[c] = x[best_candidate]
+        _copy_row(x, best_candidate, centers, c)
 
 
 @_inner
@@ -162,9 +188,11 @@ def _assign(xt, centers, labels, dot, nearest):
     sample axis, which vectorises without a horizontal sum per pair.
     """
     n_clusters, n_features = centers.shape
-    nearest[:] = np.inf
+    for i in range(dot.size):
+        nearest[i] = np.inf
     for k in range(n_clusters):
-        dot[:] = 0.0
+        for i in range(dot.size):
+            dot[i] = 0.0
         norm = 0.0
         for j in range(n_features):
             cj = centers[k, j]
@@ -194,19 +222,25 @@ def _lloyd(x, xt, centers, labels, abs_tol, max_iter):
     counts = np.empty(n_clusters, dtype=np.int64)
     dot = np.empty(n_samples)
     nearest = np.empty(n_samples)
-    labels[:] = -1
+    for i in range(n_samples):
+        labels[i] = -1
     strict = False
     n_iter = 0
     for _ in range(max_iter):
         _assign(xt, centers, new_labels, dot, nearest)
-        sums[:] = 0.0
-        counts[:] = 0
+        for k in range(n_clusters):
+            counts[k] = 0
+            for j in range(n_features):
+                sums[k, j] = 0.0
         for i in range(n_samples):
             a = new_labels[i]
             counts[a] += 1
             for j in range(n_features):
                 sums[a, j] += x[i, j]
-        if np.any(counts == 0):
+        empty = False
+        for k in range(n_clusters):
+            empty = empty or counts[k] == 0
+        if empty:
             _relocate_empty(x, new_labels, centers, sums, counts)
         shift = 0.0
         for k in range(n_clusters):
@@ -242,14 +276,19 @@ def _relocate_empty(x, labels, old, sums, counts):
     """
     n_samples = x.shape[0]
     distances = np.empty(n_samples)
+    farthest = 0.0
     for i in range(n_samples):
         distances[i] = _sq_dist(x[i], old[labels[i]])
-    if distances.max() == 0.0:
+        farthest = max(farthest, distances[i])
+    if farthest == 0.0:
         return
     for new_id in range(counts.size):
         if counts[new_id] != 0:
             continue
-        far = np.argmax(distances)
+        far = 0  # the first of the largest distances, as np.argmax
+        for i in range(n_samples):
+            if distances[i] > distances[far]:
+                far = i
         distances[far] = -1.0  # each sample moves at most once
         old_id = labels[far]
         for j in range(x.shape[1]):
@@ -314,7 +353,9 @@ def _hartigan(x, centers, labels):
             moved = True
         if not moved:
             break
-    c[:] = 0.0
+    for k in range(n_clusters):
+        for j in range(n_features):
+            c[k, j] = 0.0
     for i in range(n_samples):
         for j in range(n_features):
             c[labels[i], j] += x[i, j]

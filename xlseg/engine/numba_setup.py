@@ -36,7 +36,7 @@ __all__ = ["COMPILE_SECONDS", "NOTICE_AFTER", "fit_starts", "kernel_name"]
 NOTICE_AFTER = 3.0
 """Seconds of loading a cached kernel after which the compile notice is printed anyway."""
 
-COMPILE_SECONDS = 10
+COMPILE_SECONDS = 8
 """About how long the one-time compile takes on a 2-core machine (for the notice)."""
 
 _lock = threading.Lock()
