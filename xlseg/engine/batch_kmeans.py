@@ -32,7 +32,15 @@ import numpy as np
 
 from xlseg.errors import XlsegError
 
-__all__ = ["BatchKMeansResult", "batch_kmeans"]
+__all__ = ["FLOAT32_FROM", "BatchKMeansResult", "batch_kmeans"]
+
+FLOAT32_FROM = 200_000
+"""Problems of at least this many values (samples x features) are clustered in float32.
+
+Below it (WineKMC has 3,200) float64 keeps rounding far below the gaps between
+k-means optima, so the compiled and numpy kernels agree exactly; above it the
+distance loops are bound by memory traffic and SIMD width, which float32 halves
+and doubles."""
 
 # Starts whose inertia is within this fraction of the lowest count as equal,
 # and the first of them wins: the two kernels sum in different orders, so
@@ -78,10 +86,8 @@ def batch_kmeans(
     ----------
     X : ndarray of shape (n_problems, n_samples, n_features)
         The data sets; all have the same shape. They are clustered in
-        float64, the one type the compiled kernel is built for: one
-        specialisation compiles in half the time of two, and float64 leaves
-        rounding far below the gaps between k-means optima, so the compiled
-        and numpy kernels agree.
+        float64, or in float32 from `FLOAT32_FROM` values per problem; the
+        inertia is always summed in float64.
     n_clusters : int
         Number of clusters, at most ``n_samples``.
     n_init : int, default=10
@@ -116,7 +122,9 @@ def batch_kmeans(
             f"batch k-means needs a stack of data sets shaped (problems, samples, features); "
             f"got an array with {X.ndim} dimension(s)"
         )
-    X = np.require(X, np.float64, ["C", "W"])  # the kernel's one signature: writeable C float64
+    # Writeable C arrays of one of the kernel's two types (see FLOAT32_FROM).
+    dtype = np.float32 if X.shape[1] * X.shape[2] >= FLOAT32_FROM else np.float64
+    X = np.require(X, dtype, ["C", "W"])
     n_problems, n_samples, n_features = X.shape
     if not 1 <= n_clusters <= n_samples:
         raise XlsegError(
@@ -135,12 +143,12 @@ def batch_kmeans(
     # Drawn centre by centre (the order of the stream), laid out start by start.
     draws = rng.random((n_clusters - 1, n_problems, n_init, n_trials)).transpose(1, 2, 0, 3)
     draws = np.ascontiguousarray(draws)
-    abs_tol = X.var(axis=1).mean(axis=1) * tol
+    abs_tol = X.var(axis=1, dtype=np.float64).mean(axis=1) * tol
 
     from xlseg.engine.numba_setup import fit_starts
 
     labels = np.empty((n_problems, n_init, n_samples), dtype=np.int64)
-    centers = np.empty((n_problems, n_init, n_clusters, n_features))
+    centers = np.empty((n_problems, n_init, n_clusters, n_features), dtype=X.dtype)
     inertia = np.empty((n_problems, n_init))
     n_iter = np.empty((n_problems, n_init), dtype=np.int64)
     fit_starts()(

@@ -12,9 +12,9 @@ every start to the end: seeding, Lloyd, Hartigan's transfers, the inertia,
 with no Python between the steps; the caller picks the best start.
 :mod:`xlseg.engine.kmeans_numpy` is the same algorithm on numpy arrays.
 
-The kernel is compiled for the one signature the caller uses (float64 data,
-int64 indices), ahead of the first call and cached on disk, so it is
-compiled once per installation and never again per data type.
+The kernel is compiled for explicit signatures only (`SIGNATURES`: float64
+data, and float32 for large problems, compiled when one first occurs), and
+cached on disk, so it is compiled once per installation.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["SIGNATURE", "compile_kernel"]
+__all__ = ["SIGNATURES", "compile_kernel"]
 
 # A safety stop only: every Hartigan pass that moves a sample lowers the
 # inertia, so the passes end anyway.
@@ -42,19 +42,22 @@ _TIE = 1e-12
 # the n x n matrix is at most this many samples wide (32 MB).
 _CACHE_ROWS_UP_TO = 2048
 
-SIGNATURE = (
-    "void(float64[:, :, ::1], int64[:, ::1], float64[:, :, :, ::1], float64[::1], int64, "
-    "boolean, int64[:, :, ::1], float64[:, :, :, ::1], float64[:, ::1], int64[:, ::1])"
+_ARGUMENTS = (
+    "void({0}[:, :, ::1], int64[:, ::1], float64[:, :, :, ::1], float64[::1], int64, "
+    "boolean, int64[:, :, ::1], {0}[:, :, :, ::1], float64[:, ::1], int64[:, ::1])"
 )
+SIGNATURES = {dtype: _ARGUMENTS.format(dtype) for dtype in ("float64", "float32")}
+"""The kernel's types: float64 data, and float32 for large problems (half the memory
+traffic, twice the SIMD width), compiled only when a large problem needs it."""
 
 # fastmath lets the sums over features use SIMD (reassociation) and fused
 # multiply-adds; results then depend on the instruction set, never on threads.
 _inner = njit(nogil=True, fastmath=True)
 
 
-def compile_kernel(cache: bool = True):
-    """:func:`fit_starts` compiled for `SIGNATURE` (loaded from numba's disk cache if there)."""
-    return njit(SIGNATURE, cache=cache, nogil=True, fastmath=True)(fit_starts)
+def compile_kernel(dtype: str = "float64", cache: bool = True):
+    """:func:`fit_starts` compiled for ``SIGNATURES[dtype]`` (from numba's disk cache if there)."""
+    return njit(SIGNATURES[dtype], cache=cache, nogil=True, fastmath=True)(fit_starts)
 
 
 def fit_starts(X, first, draws, abs_tol, max_iter, hartigan, labels, centers, inertia, n_iter):
@@ -70,10 +73,10 @@ def fit_starts(X, first, draws, abs_tol, max_iter, hartigan, labels, centers, in
     n_init = first.shape[1]
     n_clusters = centers.shape[2]
     rows = n_samples if n_samples <= _CACHE_ROWS_UP_TO else 0
-    dist = np.empty((rows, n_samples))
+    dist = np.empty((rows, n_samples), dtype=X.dtype)
     known = np.zeros(n_samples, dtype=np.bool_)
-    scratch = np.empty((2, n_samples))
-    xt = np.empty((n_features, n_samples))
+    scratch = np.empty((2, n_samples), dtype=X.dtype)
+    xt = np.empty((n_features, n_samples), dtype=X.dtype)
     for p in range(n_problems):
         x = X[p]
         for i in range(n_samples):
@@ -91,8 +94,8 @@ def fit_starts(X, first, draws, abs_tol, max_iter, hartigan, labels, centers, in
 
 @_inner
 def _sq_dist(a, b):
-    """Squared Euclidean distance of two vectors."""
-    d = 0.0
+    """Squared Euclidean distance of two vectors, summed in their own precision."""
+    d = a.dtype.type(0.0)
     for j in range(a.size):
         t = a[j] - b[j]
         d += t * t
@@ -220,8 +223,8 @@ def _lloyd(x, xt, centers, labels, abs_tol, max_iter):
     new_labels = np.empty(n_samples, dtype=np.int64)
     sums = np.empty((n_clusters, n_features))
     counts = np.empty(n_clusters, dtype=np.int64)
-    dot = np.empty(n_samples)
-    nearest = np.empty(n_samples)
+    dot = np.empty(n_samples, dtype=x.dtype)
+    nearest = np.empty(n_samples, dtype=x.dtype)
     for i in range(n_samples):
         labels[i] = -1
     strict = False
@@ -367,8 +370,10 @@ def _hartigan(x, centers, labels):
 
 @_inner
 def _inertia(x, centers, labels):
-    """Sum of squared distances of the samples to their assigned centres."""
+    """Sum of squared distances of the samples to their assigned centres, in float64."""
     total = 0.0
     for i in range(x.shape[0]):
-        total += _sq_dist(x[i], centers[labels[i]])
+        for j in range(x.shape[1]):
+            t = np.float64(x[i, j]) - np.float64(centers[labels[i], j])
+            total += t * t
     return total

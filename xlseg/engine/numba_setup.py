@@ -16,9 +16,8 @@ compiled without a cache, every run. A ``NUMBA_CACHE_DIR`` the user set is
 left alone.
 
 Compiling the kernel takes several seconds once per installation. A one-line
-notice goes to stderr before it when there is no cached kernel, or after
-`NOTICE_AFTER` seconds of loading one (a stale cache compiles again), so that
-a first run never waits in silence.
+notice goes to stderr before it when there is no cached kernel newer than the
+kernel's source, so that a first run never waits in silence.
 """
 
 from __future__ import annotations
@@ -31,10 +30,7 @@ from pathlib import Path
 
 from xlseg.engine.user_cache import home_cache, temp_folder, writable_folder
 
-__all__ = ["COMPILE_SECONDS", "NOTICE_AFTER", "fit_starts", "kernel_name"]
-
-NOTICE_AFTER = 3.0
-"""Seconds of loading a cached kernel after which the compile notice is printed anyway."""
+__all__ = ["COMPILE_SECONDS", "fit_starts", "kernel_name"]
 
 COMPILE_SECONDS = 8
 """About how long the one-time compile takes on a 2-core machine (for the notice)."""
@@ -74,28 +70,45 @@ def _notice() -> None:
 
 
 def _has_cache() -> bool:
-    """Whether numba's index of the compiled kernel exists (it may still be stale)."""
+    """Whether numba's index of the compiled kernel exists and is newer than its source."""
+    source = Path(__file__).resolve().with_name("kmeans_kernel.py")
     folder = os.environ.get("NUMBA_CACHE_DIR")
-    root = Path(folder) if folder else Path(__file__).resolve().parent / "__pycache__"
-    return any(root.glob(f"{'**/' if folder else ''}kmeans_kernel.fit_starts-*.nbi"))
+    root = Path(folder) if folder else source.parent / "__pycache__"
+    pattern = f"{'**/' if folder else ''}kmeans_kernel.fit_starts-*.nbi"
+    try:
+        built = source.stat().st_mtime
+        return any(index.stat().st_mtime >= built for index in root.glob(pattern))
+    except OSError:
+        return False
+
+
+class _Compiled:
+    """The compiled kernel, one specialisation per data type, each compiled on first use."""
+
+    def __init__(self, cache: bool) -> None:
+        from xlseg.engine.kmeans_kernel import compile_kernel
+
+        self._compile = compile_kernel
+        self._cache = cache
+        self._by_type: dict[str, Callable] = {}
+        self._lock = threading.Lock()
+        self._get("float64")
+
+    def _get(self, dtype: str) -> Callable:
+        with self._lock:
+            if dtype not in self._by_type:
+                self._by_type[dtype] = self._compile(dtype, cache=self._cache)
+            return self._by_type[dtype]
+
+    def __call__(self, X, *args) -> None:
+        self._get(X.dtype.name)(X, *args)
 
 
 def _load_compiled() -> Callable:
     cached = _configure_cache()
     if not (cached and _has_cache()):
         _notice()
-        timer = None
-    else:  # a stale cache compiles again: say so if loading takes long
-        timer = threading.Timer(NOTICE_AFTER, _notice)
-        timer.daemon = True
-        timer.start()
-    try:
-        from xlseg.engine.kmeans_kernel import compile_kernel
-
-        return compile_kernel(cache=cached)
-    finally:
-        if timer is not None:
-            timer.cancel()
+    return _Compiled(cached)
 
 
 def fit_starts() -> Callable:
