@@ -1,6 +1,8 @@
 """The whole `xlseg run` on WineKMC against R's clusGap alone, and the start-up figures.
 
-Usage: ``python benchmarks/bench_vs_r.py [--repeats 5] [--skip-first-run]``.
+Usage: ``python benchmarks/bench_vs_r.py [--repeats 5] [--skip-first-run] [--skip-numpy]
+[--baseline OTHER_CHECKOUT]`` (the baseline's ``xlseg run`` is timed in the same rotation,
+for before/after ratios on a shared machine).
 
 Each side runs as a new process, alternating, ``--repeats`` times:
 
@@ -102,18 +104,25 @@ def median(values: list[float]) -> str:
     )
 
 
-def run_vs_r(folder: Path, csv: Path, repeats: int) -> None:
+def run_vs_r(folder: Path, csv: Path, repeats: int, baseline: Path | None) -> None:
     rscript = shutil.which("Rscript")
     script = folder / "gap.R"
     script.write_text(R_CODE)
-    ours, theirs = [], []
-    timed(xlseg("run", str(WINEKMC), "-o", str(folder / "warm.xlsx"), "--quiet"), env())
-    for i in range(repeats):
-        out = folder / f"run{i}.xlsx"
-        ours.append(timed(xlseg("run", str(WINEKMC), "-o", str(out), "--quiet"), env()))
+    ours, theirs, before = [], [], []
+    run = xlseg("run", str(WINEKMC), "-o", str(folder / "out.xlsx"), "--quiet")
+    timed(run, env())
+    if baseline is not None:
+        timed(run, {**env(), "PYTHONPATH": str(baseline)})
+    for _ in range(repeats):
+        ours.append(timed(run, env()))
         if rscript:
             theirs.append(timed([rscript, str(script), str(csv)]))
+        if baseline is not None:
+            before.append(timed(run, {**env(), "PYTHONPATH": str(baseline)}))
     print(f"xlseg run WineKMC.xlsx (defaults, whole job): median {median(ours)}")
+    if baseline is not None:
+        ratio = statistics.median(ours) / statistics.median(before)
+        print(f"the same with the checkout {baseline}: median {median(before)}; ratio {ratio:.2f}")
     if not rscript:
         print("R's side skipped: Rscript is missing (apt-get install r-base-core r-cran-cluster)")
         return
@@ -176,6 +185,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-first-run", action="store_true")
+    parser.add_argument("--skip-numpy", action="store_true")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout whose `xlseg run` is timed alongside"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     print(f"machine: {machine()}")
@@ -183,11 +196,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         csv, _ = write_matrix(folder)
-        run_vs_r(folder, csv, args.repeats)
+        run_vs_r(folder, csv, args.repeats, args.baseline)
         start_up(folder, args.repeats)
         if not args.skip_first_run:
             first_run(folder, args.repeats)
-    numpy_path()
+    if not args.skip_numpy:
+        numpy_path()
     print(f"after: {load()}")
 
 
