@@ -1,8 +1,7 @@
 """The gap statistic and the batched k-means behind it.
 
-References: scikit-learn's KMeans for the batched k-means, R cluster::clusGap
-figures from the shared README for WineKMC, and R's maxSE definitions for the
-rules.
+References: R cluster::clusGap figures from the shared README for WineKMC, and
+R's maxSE definitions for the rules (the batched k-means: test_batch_kmeans.py).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from xlseg.engine.batch_kmeans import _hartigan, batch_kmeans
 from xlseg.engine.gap import gap_statistic, max_se
 from xlseg.errors import XlsegError
 
@@ -24,75 +22,6 @@ R_E_LOG_W = np.array(
 @pytest.fixture(scope="module")
 def wine_matrix(wine_crosstab) -> np.ndarray:
     return wine_crosstab.to_numpy(dtype=float)
-
-
-def test_batch_kmeans_matches_sklearn_quality():
-    rng = np.random.default_rng(7)
-    X = rng.random((16, 80, 6))
-    ours = batch_kmeans(X, 4, n_init=10, random_state=0)
-    theirs = np.array(
-        [KMeans(4, n_init=10, random_state=i).fit(x).inertia_ for i, x in enumerate(X)]
-    )
-    assert abs(ours.inertia.mean() / theirs.mean() - 1) < 0.01
-    # The reported inertia is that of the reported labels and centres, on the
-    # data as clustered (float32, see batch_kmeans), summed in float64.
-    data = X.astype(np.float32).astype(np.float64)
-    for x, lab, cen, w in zip(data, ours.labels, ours.centers, ours.inertia, strict=True):
-        assert ((x - cen[lab]) ** 2).sum() == pytest.approx(w, rel=1e-9)
-        assert np.array_equal(np.unique(lab), np.arange(4))
-
-
-def test_hartigan_never_worse_than_lloyd_and_finds_planted_groups():
-    rng = np.random.default_rng(3)
-    X = rng.random((20, 60, 5))
-    lloyd = batch_kmeans(X, 5, n_init=3, random_state=1)
-    hartigan = batch_kmeans(X, 5, n_init=3, algorithm="hartigan", random_state=1)
-    # Same seeds, so Hartigan starts from Lloyd's optimum and can only go lower.
-    assert np.all(hartigan.inertia <= lloyd.inertia + 1e-9)
-    assert hartigan.inertia.mean() < lloyd.inertia.mean()
-    centres = np.eye(3) * 10
-    blobs = np.concatenate([c + rng.normal(size=(15, 3)) for c in centres])[None]
-    labels = batch_kmeans(blobs, 3, algorithm="hartigan").labels[0]
-    assert sorted(np.bincount(labels)) == [15, 15, 15]
-    assert all(np.unique(labels[i * 15 : (i + 1) * 15]).size == 1 for i in range(3))
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_compiled_hartigan_lowers_inertia_and_stops_where_no_transfer_helps(dtype):
-    rng = np.random.default_rng(11)
-    improved = 0
-    for k in (2, 3, 6, 9):
-        X = rng.random((6, 50, 4)).astype(dtype)
-        lloyd = batch_kmeans(X, k, n_init=2, random_state=k)
-        for x, lab, cen, w in zip(X, lloyd.labels, lloyd.centers, lloyd.inertia, strict=True):
-            labels, centers = lab.copy(), cen.copy()
-            _hartigan(x, centers, labels)
-            x64 = x.astype(np.float64)
-            counts = np.bincount(labels, minlength=k)
-            means = np.array([x64[labels == c].mean(axis=0) for c in range(k)])
-            # The returned centres are the exact means of the returned labels.
-            assert np.allclose(centers, means, rtol=0, atol=1e-6)
-            inertia = ((x64 - means[labels]) ** 2).sum()
-            assert inertia <= w * (1 + 1e-12)
-            improved += inertia < w * (1 - 1e-9)
-            # Stopping rule: no single transfer lowers the inertia (beyond rounding).
-            d = ((x64[:, None, :] - means[None]) ** 2).sum(axis=-1)  # (n, k)
-            n_a = counts[labels]
-            own = d[np.arange(x.shape[0]), labels]
-            remove = own * n_a / np.maximum(n_a - 1, 1)
-            add = d * counts / (counts + 1.0)
-            add[np.arange(x.shape[0]), labels] = np.inf
-            gain = np.where(n_a > 1, remove - add.min(axis=1), 0.0)
-            assert np.all(gain <= 1e-8 * np.maximum(remove, 1e-12)), gain.max()
-    # Lloyd's optima are usually not Hartigan optima, so the transfers did work.
-    assert improved >= 12
-
-
-def test_batch_kmeans_rejects_bad_input():
-    with pytest.raises(XlsegError, match="between 1 and the number of customers"):
-        batch_kmeans(np.zeros((1, 3, 2)), 4)
-    with pytest.raises(XlsegError, match="algorithm"):
-        batch_kmeans(np.zeros((1, 3, 2)), 2, algorithm="elkan")
 
 
 # Hand-made curves for R's maxSE rules (SE.factor = 1); answers derived from the

@@ -15,8 +15,8 @@ from xlseg.errors import XlsegError
 
 # scikit-learn 1.9, KMeans(n_init=10, random_state=0), from the shared README. Measured
 # on another CPU: with another BLAS kernel ten starts can end in other local optima
-# (here SSE up to 0.43 % higher or 0.3 % lower, silhouettes up to 0.007 apart), so the
-# table is compared exactly with scikit-learn on this machine and with these loosely.
+# (SSE up to 0.43 % higher or 0.3 % lower), so these are compared loosely; xlseg's own
+# fits (50 starts with Hartigan's refinement) are never worse than scikit-learn's.
 README_SSE = [
     281.900,
     251.460,
@@ -29,7 +29,6 @@ README_SSE = [
     174.375,
     167.012,
 ]
-README_SILHOUETTE = [0.0917, 0.1208, 0.1320, 0.1009, 0.1313, 0.1234, 0.1324, 0.1235, 0.1222]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +52,19 @@ def planted(seed: int = 0) -> np.ndarray:
     return (rng.random((200, 32)) < prob).astype(float)
 
 
-def test_table_matches_scikit_learn(wine_matrix, wine_selection):
+@pytest.fixture(scope="session")
+def wine_best_sse(wine_crosstab) -> np.ndarray:
+    """The best known WineKMC SSE per K = 1..10: scikit-learn's best of 1,000 starts."""
+    from threadpoolctl import threadpool_limits
+
+    dense = wine_crosstab.to_numpy(dtype=float)
+    with threadpool_limits(1):  # one thread is fastest on 100 x 32
+        return np.array(
+            [KMeans(k, n_init=1000, random_state=0).fit(dense).inertia_ for k in range(1, 11)]
+        )
+
+
+def test_table_never_worse_than_scikit_learn(wine_matrix, wine_selection, wine_best_sse):
     table = wine_selection.table
     assert list(table.columns) == [
         "K",
@@ -68,19 +79,25 @@ def test_table_matches_scikit_learn(wine_matrix, wine_selection):
     dense = wine_matrix.toarray()
     for k in range(1, 11):
         row = table[table["K"] == k].iloc[0]
-        model = KMeans(k, n_init=10, random_state=0).fit(dense)
-        assert row["SSE"] == model.inertia_
-        assert np.array_equal(wine_selection.labels[k], model.labels_)
+        labels = wine_selection.labels[k]
+        assert np.array_equal(np.unique(labels), np.arange(k))
+        # The SSE is that of the reported labels, computed here independently.
+        centres = np.array([dense[labels == c].mean(axis=0) for c in range(k)])
+        assert row["SSE"] == pytest.approx(((dense - centres[labels]) ** 2).sum(), rel=1e-12)
+        # Never worse than scikit-learn's KMeans with its default-like 10 starts, this CPU's
+        # BLAS kernel included (its optima vary with the kernel, so no equality).
+        sklearn_sse = KMeans(k, n_init=10, random_state=0).fit(dense).inertia_
+        assert row["SSE"] <= sklearn_sse * (1 + 1e-9)
+        # Within 0.5 % of the best known SSE at every K (issue 9, item 10).
+        assert row["SSE"] <= wine_best_sse[k - 1] * 1.005
         if k == 1:
             assert np.isnan(row[["Silhouette", "Calinski-Harabasz", "Davies-Bouldin"]]).all()
             continue
-        assert row["Silhouette"] == pytest.approx(silhouette_score(dense, model.labels_))
-        assert row["Calinski-Harabasz"] == pytest.approx(
-            calinski_harabasz_score(dense, model.labels_)
-        )
-        assert row["Davies-Bouldin"] == pytest.approx(davies_bouldin_score(dense, model.labels_))
+        assert row["Silhouette"] == pytest.approx(silhouette_score(dense, labels))
+        assert row["Calinski-Harabasz"] == pytest.approx(calinski_harabasz_score(dense, labels))
+        assert row["Davies-Bouldin"] == pytest.approx(davies_bouldin_score(dense, labels))
+    assert wine_selection.n_init == 50
     assert np.all(table["SSE"] <= np.array(README_SSE) * 1.005 + 5e-4)
-    assert np.allclose(table["Silhouette"][1:], README_SILHOUETTE, atol=0.01)
     assert np.allclose(table["Gap"], wine_selection.gap.gap)
 
 

@@ -59,6 +59,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xlseg.engine.diagnostics import Diagnostics, diagnose
+from xlseg.engine.knee import find_knee
 from xlseg.engine.matrix import check_matrix
 from xlseg.errors import XlsegError
 
@@ -746,7 +747,7 @@ def _knee_eps(distances: np.ndarray, min_samples: int) -> float:
     For every customer take the distance to its ``min_samples``-th nearest
     customer (itself counted first, as DBSCAN counts it), sort these distances
     and take the value at the knee of the rising curve, found with the Kneedle
-    rule (Satopää et al., 2011; the ``kneed`` package): customers left of the
+    rule (Satopää et al., 2011; :mod:`xlseg.engine.knee`): customers left of the
     knee sit in dense groups, those right of it are outliers (the reading of
     this plot Ester et al., 1996, propose). Without a knee the median is used;
     if that is 0 (many identical customers), the smallest positive distance. A
@@ -757,14 +758,10 @@ def _knee_eps(distances: np.ndarray, min_samples: int) -> float:
     k_distance = np.sort(np.partition(distances, min_samples - 1, axis=1)[:, min_samples - 1])
     knee = None
     if np.ptp(k_distance) > 0:
-        from kneed import KneeLocator
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # kneed warns when it finds no knee
-            knee = KneeLocator(
-                np.arange(k_distance.size), k_distance, curve="convex", direction="increasing"
-            ).knee_y
-    value = float(knee) if knee is not None else float(np.median(k_distance))
+        knee = find_knee(
+            np.arange(k_distance.size), k_distance, curve="convex", direction="increasing"
+        )
+    value = knee.y if knee is not None else float(np.median(k_distance))
     if value <= 0:
         positive = distances[distances > 0]
         value = float(positive.min()) if positive.size else 1.0

@@ -9,9 +9,14 @@ no global state between calls, and gives the same bytes for the same input.
 from __future__ import annotations
 
 import io
+import os
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
+
+from xlseg.engine.user_cache import temp_folder, writable_folder
 
 MAX_BAR_POINTS = 2_000
 """Most outline points drawn for all segments together.
@@ -91,6 +96,7 @@ def silhouette_plot_png(
 
     # Imported here: matplotlib takes about half a second to import, which
     # every importer of the report package would otherwise pay.
+    _matplotlib_config()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -167,3 +173,29 @@ def silhouette_plot_png(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()
+
+
+def _matplotlib_config() -> None:
+    """Give matplotlib a writable config folder before its first import.
+
+    Its default (``$XDG_CONFIG_HOME/matplotlib`` or ``~/.config/matplotlib``;
+    ``~/.matplotlib`` off Linux) does not exist for an account without a home,
+    and matplotlib then warns on every run; ``MPLCONFIGDIR`` set by the user
+    is left alone.
+    """
+    if "MPLCONFIGDIR" in os.environ or "matplotlib" in sys.modules:
+        return
+    try:
+        home = Path.home()
+    except RuntimeError:
+        home = None
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if sys.platform.startswith("linux"):
+        default = Path(xdg) / "matplotlib" if xdg else home and home / ".config" / "matplotlib"
+    else:
+        default = home and home / ".matplotlib"
+    if default is not None and writable_folder([default]) is not None:
+        return
+    folder = writable_folder([temp_folder("matplotlib")])
+    if folder is not None:
+        os.environ["MPLCONFIGDIR"] = str(folder)
