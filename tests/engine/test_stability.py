@@ -178,3 +178,17 @@ def test_hennig_bands(value, word):
 def test_resamples_are_bounded(wine_crosstab, resamples):
     with pytest.raises(XlsegError, match="from 2 to 200"):
         bootstrap_fits(wine_crosstab.to_numpy(dtype=float), [2], resamples=resamples)
+
+
+def test_segment_holds_the_stability_or_none_when_off(wine_tables):
+    from xlseg.engine.segmentation import segment
+
+    offers, transactions = wine_tables
+    with pytest.raises(XlsegError, match="from 2 to 200"):
+        segment(offers, transactions, bootstrap_resamples=500)
+    off = segment(offers, transactions, gap_refs=5, stability_seeds=1, bootstrap_resamples=0)
+    assert off.segment_stability is None and off.k_stability is None
+    on = segment(offers, transactions, gap_refs=5, stability_seeds=1, bootstrap_resamples=10)
+    assert on.segment_stability.resamples == 10
+    assert len(on.segment_stability.table) == on.k
+    assert list(on.k_stability.table["K"]) == list(range(2, 11))

@@ -53,6 +53,7 @@ __all__ = [
     "SegmentStability",
     "assignment_stability",
     "bootstrap_fits",
+    "check_resamples",
     "segment_stability",
     "stability_band",
 ]
@@ -215,7 +216,7 @@ def bootstrap_fits(
     -------
     BootstrapFits
     """
-    resamples = _check_resamples(resamples)
+    resamples = check_resamples(resamples)
     n, p = X.shape
     ks = [int(k) for k in ks]
     rng = np.random.default_rng([seed, 9])
@@ -373,7 +374,7 @@ def segment_stability(
 
 def _refit_other(X, method, n_clusters, resamples, seed, method_params, refit):
     """Resamples refitted one at a time with ``refit`` or the method's own fit."""
-    resamples = min(_check_resamples(resamples), OTHER_METHOD_RESAMPLES)
+    resamples = min(check_resamples(resamples), OTHER_METHOD_RESAMPLES)
     n = X.shape[0]
     rng = np.random.default_rng([seed, 9])
     sample = np.sort(rng.choice(n, size=SAMPLE_SIZE, replace=False)) if n > SAMPLE_SIZE else None
@@ -452,7 +453,8 @@ def _pair_ari(by_customer: np.ndarray, first: np.ndarray, second: np.ndarray, k:
     return out
 
 
-def _check_resamples(resamples) -> int:
+def check_resamples(resamples) -> int:
+    """The number of resamples as an int, refused unless a whole number in 2..MAX_RESAMPLES."""
     if (
         isinstance(resamples, bool)
         or not isinstance(resamples, int | np.integer | float)
