@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
 
-from xlseg.engine.profiles import profile_segments
+from xlseg.engine.profiles import MIN_SUPPORT, profile_segments
 from xlseg.errors import XlsegError
 
 CATEGORY_COLUMNS = ["Campaign", "Varietal", "Minimum Qty (kg)", "Origin", "Past Peak"]
@@ -221,3 +221,47 @@ def test_invalid_input_raises(wine, change, message):
         profile_segments(*change(X, labels, offers))
     with pytest.raises(XlsegError, match="top_n"):
         profile_segments(X, labels, offers, top_n=0)
+
+
+def test_a_value_explained_by_a_stronger_one_does_not_describe(wine, wine_profiles):
+    # One of the two September offers is a Pinot Noir offer: the Pinot Noir
+    # segment's September lift comes from that offer alone.
+    (pinot,) = [p for p in wine_profiles.segments if p.name == "Pinot Noir"]
+    assert "September" not in pinot.description
+    lifts = wine_profiles.lifts
+    september = lifts[(lifts["Segment"] == pinot.segment + 1) & (lifts["Value"] == "September")]
+    assert september["Lift"].item() > 3  # a strong lift on its face...
+    assert september["Explained by"].item() == "Pinot Noir"  # ...explained by the varietal
+    # Recomputed with pandas on the take-ups outside the Pinot Noir offers:
+    # too few September take-ups remain to support any lift.
+    take_ups = _take_ups(wine)
+    other = take_ups[take_ups["Varietal"] != "Pinot Noir"]
+    in_segment = other.loc[other["segment"] == pinot.segment, "Campaign"]
+    assert (in_segment == "September").sum() < MIN_SUPPORT
+
+
+def test_an_independent_second_attribute_is_kept():
+    # Offers cross colour (red 0-5, white 6-11) with size (small 0-2 and 6-8).
+    # Segment A takes offers 0, 1, 2, 3, 6, 7: small, and red also among the
+    # big offers. "Spring" (offers 0, 1, 2, 4) is taken by A only as small offers.
+    offers = pd.DataFrame(
+        {
+            "Colour": ["red"] * 6 + ["white"] * 6,
+            "Size": (["small"] * 3 + ["big"] * 3) * 2,
+            "Campaign": ["Spring"] * 3 + ["Autumn", "Spring"] + ["Autumn"] * 7,
+        },
+        index=pd.Index(range(1, 13), name="Offer #"),
+    )
+    X = np.zeros((80, 12))
+    X[:40, [0, 1, 2, 3, 6, 7]] = 1
+    X[40:, [4, 5, 8, 9, 10, 11]] = 1
+    labels = np.repeat([0, 1], 40)
+    profiles = profile_segments(X, labels, offers)
+    a = profiles.segments[0]
+    assert a.name == "small"
+    assert "also red offers" in a.description
+    assert "Spring" not in a.description
+    lifts = profiles.lifts.set_index(["Segment", "Value"])
+    assert lifts.loc[(1, "Spring"), "Lift"] == pytest.approx(1.5)
+    assert lifts.loc[(1, "Spring"), "Explained by"] == "small"
+    assert pd.isna(lifts.loc[(1, "red"), "Explained by"])

@@ -28,6 +28,22 @@ what the segment does, does not win. Without such a value (an offers table
 without attributes, a small segment) the name falls back to the segment's top
 offers ("Offers 24, 26").
 
+A value explained by a stronger one
+-----------------------------------
+Two attributes of the same offers go together: if one of the two September
+offers is a Pinot Noir offer, a Pinot Noir segment takes many September
+offers only because it takes that Pinot Noir offer. So a value that qualifies
+is checked against every stronger qualifying value of *another* attribute:
+its lift is recomputed on the take-ups outside the stronger value's offers
+(the segment's share of the value among its other take-ups, against everyone's
+share among theirs). If that lift falls below :data:`MIN_LIFT` (it is "about
+1": no more than the lift any naming value must exceed), or fewer than
+:data:`MIN_SUPPORT` of the segment's take-ups of the value remain, the value
+is explained by the stronger one: it does not describe or name the segment,
+and the lifts table's ``Explained by`` column names the stronger value. A
+genuinely independent second attribute keeps a lift above the threshold on
+the other offers and stays.
+
 Everything is computed from sparse segment x offer count matrices, so
 100,000 customers x 1,000 offers take about as long as reading the matrix.
 """
@@ -36,7 +52,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -109,8 +125,10 @@ class Profiles:
     lifts : DataFrame
         ``Segment``, ``Name``, ``Attribute``, ``Value``, ``Kind``
         (``"category"`` or ``"number"``), ``In segment``, ``Overall``,
-        ``Lift``; for categories the two shares of take-ups, for numbers the
-        two means over take-ups (``Value`` empty).
+        ``Lift``, ``Explained by``; for categories the two shares of take-ups,
+        for numbers the two means over take-ups (``Value`` empty).
+        ``Explained by`` names the stronger value that explains a value's lift
+        (see the module docstring), empty otherwise.
     """
 
     segments: tuple[SegmentProfile, ...]
@@ -202,7 +220,17 @@ def profile_segments(X, labels: np.ndarray, offers: pd.DataFrame, *, top_n: int 
     )
     lifts = pd.DataFrame(
         [(shown[i], names[i], *row) for i, rows in enumerate(lift_rows) for row in rows],
-        columns=["Segment", "Name", "Attribute", "Value", "Kind", "In segment", "Overall", "Lift"],
+        columns=[
+            "Segment",
+            "Name",
+            "Attribute",
+            "Value",
+            "Kind",
+            "In segment",
+            "Overall",
+            "Lift",
+            "Explained by",
+        ],
     )
     return Profiles(
         segments=profiles,
@@ -245,7 +273,9 @@ def _attribute_lifts(offers: pd.DataFrame, counts: np.ndarray, all_counts: np.nd
             values = [_python(value) for value in uniques]
             for s in range(n_segments):
                 for v, value in enumerate(values):
-                    rows[s].append((column, value, "category", share[s, v], overall[v], lift[s, v]))
+                    rows[s].append(
+                        [column, value, "category", share[s, v], overall[v], lift[s, v], None]
+                    )
                     if (
                         segment_counts[s, v] >= MIN_SUPPORT
                         and share[s, v] >= MIN_SEGMENT_SHARE
@@ -253,10 +283,13 @@ def _attribute_lifts(offers: pd.DataFrame, counts: np.ndarray, all_counts: np.nd
                     ):
                         finding = _Finding(
                             label=_value_label(column, value),
+                            attribute=column,
                             in_segment=share[s, v],
                             overall=overall[v],
                             lift=lift[s, v],
                             strength=share[s, v] * np.log(lift[s, v]),
+                            offers=codes == v,
+                            row=len(rows[s]) - 1,
                         )
                         ranked[s].append((0, -finding.strength, position, v, finding))
         if kind in ("number", "both"):
@@ -268,7 +301,7 @@ def _attribute_lifts(offers: pd.DataFrame, counts: np.ndarray, all_counts: np.nd
                 overall_mean = all_counts[known] @ values[known] / all_counts[known].sum()
                 lift = mean / overall_mean
             for s in range(n_segments):
-                rows[s].append((column, None, "number", mean[s], overall_mean, lift[s]))
+                rows[s].append([column, None, "number", mean[s], overall_mean, lift[s], None])
                 strength = abs(np.log(lift[s])) if lift[s] > 0 else np.nan
                 if weight[s] >= MIN_SUPPORT and strength >= np.log(MIN_LIFT):
                     finding = _Finding(
@@ -278,10 +311,48 @@ def _attribute_lifts(offers: pd.DataFrame, counts: np.ndarray, all_counts: np.nd
                         lift=lift[s],
                         strength=strength,
                         column=column,
+                        row=len(rows[s]) - 1,
                     )
                     ranked[s].append((1, -strength, position, 0, finding))
     findings = [[entry[-1] for entry in sorted(entries, key=lambda e: e[:4])] for entries in ranked]
+    for s in range(n_segments):
+        findings[s] = _independent(findings[s], counts[s], all_counts, rows[s])
     return rows, findings
+
+
+def _independent(findings, counts, all_counts, rows):
+    """The findings not explained by a stronger one (module docstring); marks the others.
+
+    ``findings`` are one segment's, strongest first; ``counts`` its take-ups
+    per offer. An explained value's row in ``rows`` gets the label of the
+    stronger value in its last (``Explained by``) field. A number finding
+    (high or low mean) is explained by a kept value of the same column
+    ("Minimum Qty 6 kg" already says "low Minimum Qty").
+    """
+    kept = []
+    for finding in findings:
+        explained_by = None
+        if finding.offers is None:  # a number: explained by a value of its own column
+            same = [k for k in kept if k.attribute is not None and k.attribute == finding.column]
+            explained_by = same[0].label if same else None
+        else:
+            for stronger in kept:
+                if stronger.offers is None or stronger.attribute == finding.attribute:
+                    continue
+                outside = ~stronger.offers
+                value = finding.offers & outside
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    lift = (counts[value].sum() / counts[outside].sum()) / (
+                        all_counts[value].sum() / all_counts[outside].sum()
+                    )
+                if counts[value].sum() < MIN_SUPPORT or not lift >= MIN_LIFT:
+                    explained_by = stronger.label
+                    break
+        if explained_by is None:
+            kept.append(finding)
+        else:
+            rows[finding.row][-1] = explained_by
+    return kept
 
 
 def _column_kind(values: pd.Series) -> str:
@@ -300,7 +371,7 @@ def _column_kind(values: pd.Series) -> str:
 # --------------------------------------------------------------------------- words
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Finding:
     """A value (or a high or low number) that characterises a segment.
 
@@ -318,6 +389,9 @@ class _Finding:
     lift: float
     strength: float
     column: object = None  # set for number findings, whose wording differs
+    attribute: object = None  # the column of a category finding
+    offers: np.ndarray | None = field(default=None, repr=False)  # offers with the value
+    row: int = 0  # its row in the segment's lift rows
 
     def phrase(self, first: bool) -> str:
         """Wording in a description; the first finding is spelled out in full."""

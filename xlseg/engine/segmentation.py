@@ -28,6 +28,7 @@ from xlseg.engine.stability import (
     SegmentStability,
     assignment_stability,
     bootstrap_fits,
+    check_resamples,
     segment_stability,
 )
 from xlseg.engine.tables import SegmentationInput, TableSource, load_tables
@@ -218,6 +219,8 @@ def segment(
         k = "auto"
     else:  # a K the data cannot have is refused before minutes of analysis
         _check_fixed_k(k, matrix)
+    if bootstrap_resamples != 0:  # refused before the analysis, like a bad K
+        check_resamples(bootstrap_resamples)
     selection = select_k(
         x,
         k_min,

@@ -26,8 +26,10 @@ Speed: the refits are k-means with :func:`xlseg.engine.batch_kmeans.batch_kmeans
 (all resamples of one K in one compiled call, :data:`REFIT_N_INIT` starts each,
 Lloyd's algorithm), so 50 resamples x K = 2..10 of WineKMC take about 0.1 s.
 Above :data:`SAMPLE_SIZE` customers everything is computed on a seeded sample
-of that many customers (the resamples are drawn from the sample), which the
-result states; the number of resamples is at most :data:`MAX_RESAMPLES`.
+of that many customers (the resamples are drawn from the sample), and with
+many offers the resamples and then the sample are cut to keep the work within
+:data:`WORK_LIMIT`; the result states the B and the sample used. The number of
+resamples is at most :data:`MAX_RESAMPLES`.
 Other methods than k-means are refitted with :func:`xlseg.engine.methods.cluster`
 one resample at a time, on at most :data:`OTHER_METHOD_RESAMPLES` resamples.
 """
@@ -51,6 +53,7 @@ __all__ = [
     "SegmentStability",
     "assignment_stability",
     "bootstrap_fits",
+    "check_resamples",
     "segment_stability",
     "stability_band",
 ]
@@ -66,6 +69,15 @@ SAMPLE_SIZE = 1000
 REFIT_N_INIT = 3
 #: Resamples for methods other than k-means, each a full fit.
 OTHER_METHOD_RESAMPLES = 20
+#: Work bound of the k-means refits: resamples x customers x offers x the sum
+#: of the K values, here 50 resamples of 1,000 x 100 for K = 2..10. Above it
+#: the resamples are cut (to no fewer than :data:`MIN_LARGE_RESAMPLES`), then
+#: the customers of the sample; the result states both.
+WORK_LIMIT = 50 * 1000 * 100 * 54
+#: The fewest resamples the work bound cuts to.
+MIN_LARGE_RESAMPLES = 10
+#: Resampled data sets densified at a time (float32 bytes), so memory stays bounded.
+_CHUNK_BYTES = 64_000_000
 
 BANDS = (
     (0.85, "highly stable"),
@@ -193,7 +205,7 @@ def bootstrap_fits(
     ks : sequence of int
         The K values (each at least 1 and at most the number of customers).
     resamples : int
-        B, 2 to :data:`MAX_RESAMPLES`.
+        B, 2 to :data:`MAX_RESAMPLES`; fewer on large data (:data:`WORK_LIMIT`).
     seed : int
         Seed of the sample, the resamples and the k-means starts.
     sample_size : int, optional
@@ -204,25 +216,41 @@ def bootstrap_fits(
     -------
     BootstrapFits
     """
-    resamples = _check_resamples(resamples)
-    n = X.shape[0]
+    resamples = check_resamples(resamples)
+    n, p = X.shape
+    ks = [int(k) for k in ks]
     rng = np.random.default_rng([seed, 9])
     limit = SAMPLE_SIZE if sample_size is None else int(sample_size)
+    per_customer = p * max(sum(ks), 1)
+    if resamples * min(n, limit) * per_customer > WORK_LIMIT:
+        resamples = max(
+            min(resamples, MIN_LARGE_RESAMPLES), WORK_LIMIT // (min(n, limit) * per_customer)
+        )
+        limit = min(limit, max(2 * max(ks), WORK_LIMIT // (resamples * per_customer)))
     sample = np.sort(rng.choice(n, size=limit, replace=False)) if n > limit else None
     data = X[sample] if sample is not None else X
-    data = data.toarray() if sp.issparse(data) else np.asarray(data, dtype=float)
+    data = data.toarray() if sp.issparse(data) else np.asarray(data)
+    data = data.astype(np.float32)
     m = data.shape[0]
     rows = rng.integers(0, m, size=(resamples, m))
-    stacked = data[rows]
-    ks = [int(k) for k in ks]
     if any(not 1 <= k <= m for k in ks):
         raise XlsegError(f"bootstrap K values must lie between 1 and {m}; got {ks}")
     from xlseg.engine.batch_kmeans import batch_kmeans  # compiles or loads numba's kernel
 
+    chunk = max(1, _CHUNK_BYTES // (m * p * 4))
+
     def fit(k: int) -> np.ndarray:
-        return batch_kmeans(
-            stacked, k, n_init=REFIT_N_INIT, random_state=np.random.default_rng([seed, k])
-        ).labels
+        return np.concatenate(
+            [
+                batch_kmeans(
+                    data[rows[start : start + chunk]],
+                    k,
+                    n_init=REFIT_N_INIT,
+                    random_state=np.random.default_rng([seed, k, start]),
+                ).labels
+                for start in range(0, resamples, chunk)
+            ]
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # the kernel releases the GIL
         labels = dict(zip(ks, pool.map(fit, ks), strict=True))
@@ -346,7 +374,7 @@ def segment_stability(
 
 def _refit_other(X, method, n_clusters, resamples, seed, method_params, refit):
     """Resamples refitted one at a time with ``refit`` or the method's own fit."""
-    resamples = min(_check_resamples(resamples), OTHER_METHOD_RESAMPLES)
+    resamples = min(check_resamples(resamples), OTHER_METHOD_RESAMPLES)
     n = X.shape[0]
     rng = np.random.default_rng([seed, 9])
     sample = np.sort(rng.choice(n, size=SAMPLE_SIZE, replace=False)) if n > SAMPLE_SIZE else None
@@ -425,7 +453,8 @@ def _pair_ari(by_customer: np.ndarray, first: np.ndarray, second: np.ndarray, k:
     return out
 
 
-def _check_resamples(resamples) -> int:
+def check_resamples(resamples) -> int:
+    """The number of resamples as an int, refused unless a whole number in 2..MAX_RESAMPLES."""
     if (
         isinstance(resamples, bool)
         or not isinstance(resamples, int | np.integer | float)
