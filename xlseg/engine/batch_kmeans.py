@@ -38,8 +38,10 @@ __all__ = ["BatchKMeansResult", "batch_kmeans"]
 # inertia, so the passes end anyway.
 _MAX_HARTIGAN_PASSES = 1000
 
-# Lloyd optima per problem that Hartigan's transfers refine.
-_HARTIGAN_STARTS = 2
+# Lloyd optima per problem that Hartigan's transfers refine: every start, as R's
+# kmeans refines every one of its nstart starts (with fewer, E*[log W_k] on WineKMC
+# sat 0.0013-0.0028 above R's mean over 50 seeds at K >= 4).
+_HARTIGAN_STARTS = 1_000_000
 
 # A transfer must lower the inertia by more than this fraction of the moved
 # sample's own term, so that rounding in the incremental centre updates cannot
