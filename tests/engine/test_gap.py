@@ -167,7 +167,9 @@ def test_wine_mean_e_log_w_over_50_seeds_matches_r_without_bias(wine_matrix):
     Hartigan's refinement on 2 of 10 starts it was 0.0013-0.0028 at K >= 4),
     and checks the K = 1 level itself against its sampling error.
     """
-    runs = [gap_statistic(wine_matrix, 10, n_refs=100, seed=s) for s in range(50)]
+    runs = [
+        gap_statistic(wine_matrix, 10, n_refs=100, reference="uniform", seed=s) for s in range(50)
+    ]
     e_log_w = np.mean([g.e_log_w for g in runs], axis=0) - np.log(2)
     sd_of_mean = np.mean([g.sd[0] for g in runs]) / np.sqrt(50 * 100)
     assert abs(e_log_w[0] - R_MEAN_E_LOG_W[0]) < 4 * np.sqrt(2) * sd_of_mean

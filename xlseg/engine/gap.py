@@ -31,7 +31,7 @@ from xlseg.errors import XlsegError
 __all__ = ["GAP_RULES", "REFERENCES", "GapStatistic", "gap_statistic", "max_se"]
 
 GAP_RULES = ("Tibs2001SEmax", "firstSEmax", "globalSEmax", "firstmax", "globalmax")
-REFERENCES = ("uniform", "pca", "permute")
+REFERENCES = ("curveball", "uniform", "pca", "permute")
 
 # Reference sets are drawn and clustered a chunk at a time; the chunk holds at
 # most this many values per stacked array (16 Mi values: 64 MB in float32).
@@ -63,7 +63,7 @@ class GapStatistic:
     n_refs : int
         Number of reference sets B.
     reference : str
-        ``"uniform"``, ``"pca"`` or ``"permute"``.
+        ``"curveball"``, ``"uniform"``, ``"pca"`` or ``"permute"``.
     seed : int
         Seed of the reference draws and of the k-means starts.
     picks : dict of str to int
@@ -126,7 +126,7 @@ def gap_statistic(
     k_max: int = 10,
     *,
     n_refs: int = 100,
-    reference: str = "uniform",
+    reference: str = "curveball",
     n_init: int = 10,
     algorithm: str = "hartigan",
     seed: int = 0,
@@ -145,8 +145,14 @@ def gap_statistic(
         Largest K, at most the number of customers.
     n_refs : int, default=100
         Number of reference sets B; the standard error shrinks like ``1/sqrt(B)``.
-    reference : {"uniform", "pca", "permute"}, default="uniform"
+    reference : {"curveball", "uniform", "pca", "permute"}, default="curveball"
         The distribution without clusters:
+
+        - ``"curveball"``: random 0/1 matrices with exactly the data's row and
+          column sums (every customer's number of offers and every offer's
+          popularity; :func:`xlseg.engine.null_models.curveball`). The default:
+          on the planted suite it picked the planted K most often of the four
+          (README, "Choosing K: the evaluation"). Only for 0/1 data;
 
         - ``"uniform"``: each column uniform over the data's range, the
           bounding box (R's ``spaceH0 = "original"``);
@@ -308,6 +314,10 @@ def _reference_sampler(
         rotated = (data - mean) @ vt.T
         low, high = rotated.min(axis=0), rotated.max(axis=0)
         return lambda size, rng: rng.uniform(low, high, size=(size, n, low.size)) @ vt + mean
+    if reference == "curveball":
+        from xlseg.engine.null_models import curveball
+
+        return lambda size, rng: curveball(data, size, rng=rng)
     # "permute": shuffle every column independently.
     return lambda size, rng: np.take_along_axis(
         data[None], rng.random((size, n, p)).argsort(axis=1), axis=1
