@@ -89,8 +89,15 @@ def main() -> None:
     parser.add_argument("--refs", type=int, default=50, help="gap references B")
     parser.add_argument("--no-r", action="store_true", help="skip R's clusGap")
     parser.add_argument("--only", default="", help="run only sets whose name contains this")
+    parser.add_argument(
+        "--part", choices=("rules", "gap", "both"), default="both", help="which table to make"
+    )
+    parser.add_argument(
+        "--replicates", type=int, default=len(REPLICATES), help="replicates per data set (1-3)"
+    )
     args = parser.parse_args()
-    use_r = not args.no_r and r_available()
+    use_r = not args.no_r and args.part != "rules" and r_available()
+    replicates = REPLICATES[: args.replicates]
     print(f"R clusGap: {'yes' if use_r else 'not available or skipped'}; gap B = {args.refs}")
     rule_names = ["vote", *RULES]
     ref_names = [*REFERENCES, *(["R scaledPCA"] if use_r else [])]
@@ -103,9 +110,22 @@ def main() -> None:
         rules[spec.name] = {r: [] for r in rule_names}
         refs[spec.name] = {r: [] for r in ref_names}
         aris[spec.name] = []
-        for rep in REPLICATES:
+        for rep in replicates:
             planted = make_planted(spec, rep)
             X = planted.X
+            if args.part == "gap":
+                sample = X[gap_rows(X.shape[0], rep)]
+                for reference in REFERENCES:
+                    gap = gap_statistic(sample, 10, n_refs=args.refs, reference=reference, seed=rep)
+                    refs[spec.name][reference].append(gap.pick("Tibs2001SEmax"))
+                if use_r:
+                    refs[spec.name]["R scaledPCA"].append(r_clusgap_pick(sample, args.refs))
+                print(
+                    f"  {spec.name} #{rep}: gap {[refs[spec.name][r][-1] for r in ref_names]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                continue
             sel = select_k(X, 2, 10, gap_refs=args.refs, gap_reference="uniform", stability_seeds=1)
             test = sel.structure_test
             rules[spec.name]["vote"].append(sel.vote_k)
@@ -125,12 +145,13 @@ def main() -> None:
             k_used = sel.exploratory_k
             if spec.structured:
                 aris[spec.name].append(adjusted_rand_score(planted.labels, sel.labels[k_used]))
-            sample = X[gap_rows(X.shape[0], rep)]
-            for reference in REFERENCES:
-                gap = gap_statistic(sample, 10, n_refs=args.refs, reference=reference, seed=rep)
-                refs[spec.name][reference].append(gap.pick("Tibs2001SEmax"))
-            if use_r:
-                refs[spec.name]["R scaledPCA"].append(r_clusgap_pick(sample, args.refs))
+            if args.part == "both":
+                sample = X[gap_rows(X.shape[0], rep)]
+                for reference in REFERENCES:
+                    gap = gap_statistic(sample, 10, n_refs=args.refs, reference=reference, seed=rep)
+                    refs[spec.name][reference].append(gap.pick("Tibs2001SEmax"))
+                if use_r:
+                    refs[spec.name]["R scaledPCA"].append(r_clusgap_pick(sample, args.refs))
             print(
                 f"  {spec.name} #{rep}: rules {[rules[spec.name][r][-1] for r in rule_names]}, "
                 f"gap {[refs[spec.name][r][-1] for r in ref_names]}",
@@ -200,13 +221,15 @@ def main() -> None:
             + " |"
         )
 
-    table(
-        "Recommendation rules: K picked per replicate (right/replicates); last column: ARI "
-        "of the default rule's K (or the exploratory K) against the planted segments",
-        rule_names,
-        rules,
-    )
-    table("Gap references (Tibs2001SEmax): K picked per replicate", ref_names, refs)
+    if args.part != "gap":
+        table(
+            "Recommendation rules: K picked per replicate (right/replicates); last column: ARI "
+            "of the default rule's K (or the exploratory K) against the planted segments",
+            rule_names,
+            rules,
+        )
+    if args.part != "rules":
+        table("Gap references (Tibs2001SEmax): K picked per replicate", ref_names, refs)
 
 
 if __name__ == "__main__":

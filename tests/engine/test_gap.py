@@ -25,6 +25,7 @@ R_MEAN_LOG_W = np.array(
     [4.9484, 4.8343, 4.7358, 4.6689, 4.6130, 4.5639, 4.5157, 4.4707, 4.4259, 4.3843]
 )
 
+
 @pytest.fixture(scope="module")
 def wine_matrix(wine_crosstab) -> np.ndarray:
     return wine_crosstab.to_numpy(dtype=float)

@@ -129,7 +129,8 @@ class KSelection:
         ``(lowest, highest)`` K the evidence supports: the K picked by the
         individual fits behind the recommendation (k-means seeds and
         resamples of the customers) and the K beyond chance whose mean
-        silhouette is within `SILHOUETTE_TOLERANCE` of the best. ``(1, 1)``
+        silhouette is within `SILHOUETTE_TOLERANCE` plus two standard errors
+        (from the spread of the seed fits) of the best. ``(1, 1)``
         when nothing is beyond chance.
     fit_picks : DataFrame
         Columns ``"Fit"`` (``"seed 0"``, ..., ``"resample 1"``, ...) and
@@ -634,10 +635,15 @@ def _calibrated_recommendation(
     if recommended == 1:  # the mean curve passes, but the rule's K (e.g. the gap's) does not
         recommended = int(table.loc[table["z"].idxmax(), "K"])
     # The range: every single fit's pick and every K beyond chance whose mean
-    # silhouette is within the tolerance of the best, which k-means restarts
-    # cannot tell apart.
+    # silhouette is within the tolerance of the best plus two standard errors
+    # of the difference (the seed fits' spread): K that the fits cannot tell apart.
     window = table[(table["K"] >= test.k_min) & table["Beyond chance"]]
-    near = window["Silhouette"] >= window["Silhouette"].max() - SILHOUETTE_TOLERANCE
+    seeds = test.fit_silhouette[np.array(test.fit_kinds) == "seed"]
+    se = seeds.std(axis=0, ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else 0 * seeds[0]
+    se = pd.Series(np.nan_to_num(se), index=table.index)[window.index]
+    best = window["Silhouette"].idxmax()
+    margin = SILHOUETTE_TOLERANCE + 2 * np.sqrt(se**2 + se[best] ** 2)
+    near = window["Silhouette"] >= window.loc[best, "Silhouette"] - margin
     supported = [int(k) for k in picks if k > 1] + [int(k) for k in window.loc[near, "K"]]
     supported.append(recommended)
     k_range = (min(supported), max(supported))

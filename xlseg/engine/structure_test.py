@@ -24,7 +24,7 @@ correction over nine K. A K therefore counts as *beyond chance* when the
 data's silhouette beats every null matrix (the smallest empirical p) and its
 z-score exceeds the Bonferroni-corrected normal quantile
 ``z* = Phi^-1(1 - alpha / m)`` (m the number of K tested; alpha = 0.05, so
-z* = 2.77 for K = 2..10). The null figures are close to normal, and even
+z* = 2.54 for K = 2..10, one-sided). The null figures are close to normal, and even
 read as Student's t with R - 1 degrees of freedom the family-wise error stays
 near alpha. "No structure beyond chance" means that no K passes.
 
