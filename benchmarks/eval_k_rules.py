@@ -154,7 +154,7 @@ def main() -> None:
                     refs[spec.name]["R scaledPCA"].append(r_clusgap_pick(sample, args.refs))
             print(
                 f"  {spec.name} #{rep}: rules {[rules[spec.name][r][-1] for r in rule_names]}, "
-                f"gap {[refs[spec.name][r][-1] for r in ref_names]}",
+                f"gap {[refs[spec.name][r][-1:] for r in ref_names]}",
                 file=sys.stderr,
                 flush=True,
             )

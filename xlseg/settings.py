@@ -19,7 +19,7 @@ SETTINGS_SHEET = "xlseg settings"
 
 METHOD_CHOICES = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan")
 METRIC_CHOICES = ("euclidean", "jaccard", "cosine")
-GAP_REFERENCE_CHOICES = ("uniform", "pca", "permute")
+GAP_REFERENCE_CHOICES = ("uniform", "pca", "permute", "curveball")
 
 
 def _whole(minimum: int) -> Callable[[str], int]:

@@ -169,7 +169,7 @@ def test_progress_is_reported(wine_matrix):
     calls = []
     select_k(wine_matrix, 2, 3, gap_refs=4, stability_seeds=2, progress=lambda *a: calls.append(a))
     steps = {step for step, _, _ in calls}
-    assert steps == {"k-means", "silhouette", "gap", "stability"}
+    assert steps == {"k-means", "silhouette", "gap", "stability", "structure"}
     assert ("k-means", 3, 3) in calls and ("gap", 4, 4) in calls
 
 
@@ -234,3 +234,27 @@ def test_structureless_sets_have_no_structure_beyond_chance():
             assert sel.verdict.startswith("No structure beyond chance")
             assert sel.k_range == (1, 1) and sel.k_min <= sel.exploratory_k <= sel.k_max
     assert sum(verdicts) >= 0.9 * len(verdicts), verdicts
+
+
+def test_no_structure_still_analyses_an_exploratory_k_and_says_so():
+    from planted import as_tables
+
+    from xlseg.engine.segmentation import segment
+    from xlseg.report.k_selection_sheet import k_selection_sheet
+    from xlseg.report.model import TableBlock, TextBlock
+
+    spec = next(s for s in STRUCTURELESS if s.name == "100x32 none equal")
+    offers, transactions = as_tables(make_planted(spec, 0))
+    result = segment(offers, transactions, k_max=6, gap_refs=5, stability_seeds=1)
+    sel = result.k_selection
+    assert sel.recommended_k == 1 and not sel.beyond_chance
+    assert result.k == sel.exploratory_k >= 2
+    best = sel.table[sel.table["K"] >= 2]["Silhouette"].idxmax()
+    assert sel.exploratory_k == sel.table.loc[best, "K"]
+    assert result.clustering.n_clusters == sel.exploratory_k
+    sheet = k_selection_sheet(result, "settings")
+    text = " ".join(line for b in sheet.blocks if isinstance(b, TextBlock) for line in b.lines)
+    assert "Recommended K = 1: no segments worth the name." in text
+    assert "EXPLORATORY" in text and "No structure beyond chance" in text
+    names = {b.name for b in sheet.blocks if isinstance(b, TableBlock)}
+    assert {"xlseg_Structure_test", "xlseg_K_per_fit"} <= names

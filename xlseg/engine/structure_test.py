@@ -69,9 +69,13 @@ SEED_FITS = 5
 RESAMPLES = 5
 """Fits of 80 % subsamples of the customers, for the spread of the recommendation."""
 RESAMPLE_FRACTION = 0.8
-# The test runs on a seeded sample of SAMPLE customers above FULL_UP_TO.
+# The test runs on a seeded sample of SAMPLE customers above FULL_UP_TO, fewer
+# for wide matrices so that a null matrix holds at most SAMPLE_CELLS cells (the
+# curveball and the null fits cost about their cells times R).
 FULL_UP_TO = 1_000
 SAMPLE = 1_000
+SAMPLE_CELLS = 250_000
+MIN_SAMPLE = 200
 _MAX_WORKERS = 2
 
 RULES = ("silhouette-tolerance", "silhouette", "z-peak", "gap")
@@ -210,13 +214,17 @@ def pick_by_rule(
 
     - ``"z-peak"``: the K of the highest silhouette z-score among the K
       beyond chance for this fit (z above ``z_critical`` and above every null).
-    - ``"silhouette"``: the K of the highest mean silhouette.
-    - ``"silhouette-tolerance"``: the fewest K within 0.01 of the highest.
+    - ``"silhouette"``: the K of the highest mean silhouette among the K
+      beyond chance.
+    - ``"silhouette-tolerance"``: the fewest K beyond chance within 0.01 of
+      that highest silhouette (differences that small are within the
+      variation between k-means restarts, and fewer segments are easier to
+      act on).
     - ``"gap"``: Tibshirani's rule on the gap against the null matrices
       (``E*[log W_k] - log W_k`` with ``s_k = sd * sqrt(1 + 1/R)``).
 
-    The last three ignore the null for the choice of K; for them only a
-    result of 1 (no K beyond chance, or the gap's own K = 1) says "no segments".
+    The gap ignores the beyond-chance decision; its K = 1 is its own
+    "no clusters".
     """
     ks = np.arange(1, k_max + 1)
     window = (ks >= k_min) & (ks <= k_max)
@@ -232,7 +240,7 @@ def pick_by_rule(
         return 1
     if rule == "z-peak":
         return int(ks[beyond][np.argmax(z[beyond])])
-    values = np.where(window, silhouette, -np.inf)
+    values = np.where(beyond, silhouette, -np.inf)
     if rule == "silhouette":
         return int(ks[np.argmax(values)])
     return int(ks[values >= values.max() - SILHOUETTE_TOLERANCE].min())
@@ -366,7 +374,8 @@ def structure_test(
         Seed of the sample, the null matrices, the resamples and the starts.
     sample_size : int, optional
         Customers the test runs on. None: all up to 1,000, otherwise a seeded
-        sample of 1,000 (the silhouettes are quadratic in the customers).
+        sample of 1,000 (the silhouettes are quadratic in the customers), and
+        for more than 250 offers a sample of ``max(200, 250,000 / offers)``.
     alpha : float
         Family-wise error rate over the K tested.
     progress : callable, optional
@@ -385,8 +394,10 @@ def structure_test(
     root = np.random.SeedSequence(seed)
     sample_seq, null_seq, resample_seq, fit_seq = root.spawn(4)
     rows = None
-    if sample_size is None and n > FULL_UP_TO:
-        sample_size = SAMPLE
+    if sample_size is None:
+        budget = max(MIN_SAMPLE, SAMPLE_CELLS // max(data.shape[1], 1))
+        if n > min(FULL_UP_TO, budget):
+            sample_size = min(SAMPLE, budget)
     if sample_size is not None and sample_size < n:
         if sample_size < 3:
             raise XlsegError(f"a sample of customers must hold at least 3, got {sample_size}")
