@@ -19,7 +19,7 @@ SETTINGS_SHEET = "xlseg settings"
 
 METHOD_CHOICES = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan")
 METRIC_CHOICES = ("euclidean", "jaccard", "cosine")
-GAP_REFERENCE_CHOICES = ("uniform", "pca", "permute", "curveball")
+GAP_REFERENCE_CHOICES = ("pca", "uniform", "permute", "curveball")
 
 
 def _whole(minimum: int) -> Callable[[str], int]:
@@ -103,7 +103,7 @@ SETTINGS: tuple[Setting, ...] = (
         "gap_refs", 100, "Reference data sets for the gap statistic (B).", _whole(2), _AT_LEAST_2
     ),
     _choice_setting(
-        "gap_reference", "uniform", "Null distribution of the gap statistic.", GAP_REFERENCE_CHOICES
+        "gap_reference", "pca", "Null distribution of the gap statistic.", GAP_REFERENCE_CHOICES
     ),
     Setting(
         "offers_sheet",

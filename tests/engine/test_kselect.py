@@ -213,13 +213,21 @@ def test_k_range_is_capped_at_the_distinct_purchase_patterns(wine_crosstab):
 # replicates in benchmarks/eval_k_rules.py. Few gap references: the gap does not
 # decide the recommendation.
 CLEAR = [spec for spec in SUITE if spec.clear]
+# The gap and the table's silhouettes on samples: neither decides the recommendation,
+# whose structure test samples on its own (at most 1,000 customers).
+SUITE_FAST = {
+    "gap_refs": 5,
+    "stability_seeds": 1,
+    "gap_sample_size": 300,
+    "silhouette_sample_size": 1000,
+}
 STRUCTURELESS = [spec for spec in SUITE if not spec.structured]
 
 
 @pytest.mark.parametrize("spec", CLEAR, ids=lambda spec: spec.name)
 def test_clear_planted_sets_recommend_the_planted_k(spec):
     planted = make_planted(spec, 0)
-    sel = select_k(planted.X, gap_refs=5, stability_seeds=1)
+    sel = select_k(planted.X, **SUITE_FAST)
     assert sel.beyond_chance
     assert sel.recommended_k == spec.k, (sel.recommended_k, sel.fit_picks["K"].tolist())
     assert adjusted_rand_score(planted.labels, sel.labels[sel.recommended_k]) >= 0.9
@@ -228,7 +236,7 @@ def test_clear_planted_sets_recommend_the_planted_k(spec):
 def test_structureless_sets_have_no_structure_beyond_chance():
     verdicts = []
     for spec in STRUCTURELESS:
-        sel = select_k(make_planted(spec, 0).X, gap_refs=5, stability_seeds=1)
+        sel = select_k(make_planted(spec, 0).X, **SUITE_FAST)
         verdicts.append(sel.recommended_k == 1 and not sel.beyond_chance)
         if verdicts[-1]:
             assert sel.verdict.startswith("No structure beyond chance")

@@ -3,10 +3,12 @@
 Four views of the same k-means fits are tabulated for K = 1..k_max: the
 within-cluster sum of squares (SSE, whose elbow Kneedle locates), the mean
 silhouette, the gap statistic, and the Calinski-Harabasz and Davies-Bouldin
-indices. The recommendation combines three of them by a simple vote (see
-:func:`select_k`), and the verdict states how much to trust any K: customer
-purchase data often have weak structure, where the criteria disagree and the
-gap pick moves with the random seed.
+indices. The recommendation comes from the calibrated structure test (the
+data's silhouette against random matrices with the same margins, over several
+k-means seeds and resamples; see :func:`select_k`), which can also answer
+"no segments" (K = 1), and the verdict states how much to trust any K:
+customer purchase data often have weak structure, where several K fit about
+equally well.
 
 Large data policy. Everything that grows faster than the number of customers
 n is computed on a seeded sample: the silhouette (quadratic in n) on 5,000
@@ -19,7 +21,9 @@ each start is a full pass over every customer, and the gap statistic uses at
 most 10 reference sets clustered with Lloyd's algorithm and at most 2
 stability seeds (its ``n_refs`` records the B used). On data that large the
 gap's sampling error is not what limits the choice of K, and 100 Hartigan
-references of 1,000 x 1,000 would take minutes.
+references of 1,000 x 1,000 would take minutes. The calibrated structure test
+(:mod:`xlseg.engine.structure_test`), which decides the recommendation, runs on
+at most 1,000 customers (fewer for more than 250 offers).
 """
 
 from __future__ import annotations
@@ -232,7 +236,7 @@ def select_k(
     n_init: int = 10,
     seed: int = 0,
     gap_refs: int = 100,
-    gap_reference: str = "uniform",
+    gap_reference: str = "pca",
     gap_rule: str = "Tibs2001SEmax",
     gap_algorithm: str = "hartigan",
     gap_sample_size: int | None = None,

@@ -101,7 +101,7 @@ def segment(
     seed: int = 0,
     n_init: int = 10,
     gap_refs: int = 100,
-    gap_reference: str = "uniform",
+    gap_reference: str = "pca",
     gap_rule: str = "Tibs2001SEmax",
     stability_seeds: int = 5,
     silhouette_sample_size: int | None = None,
@@ -135,7 +135,7 @@ def segment(
         k-means starts per fit.
     gap_refs : int
         Reference data sets B of the gap statistic.
-    gap_reference : {"curveball", "uniform", "pca", "permute"}
+    gap_reference : {"pca", "uniform", "permute", "curveball"}
         Null distribution of the gap statistic.
     gap_rule : str
         Rule picking K from the gap curve (R ``cluster::maxSE`` names).
