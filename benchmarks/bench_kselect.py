@@ -2,7 +2,8 @@
 
 WineKMC: the full K selection (K = 1..10, 10 starts, gap B = 100, stability
 off) with xlseg, median of ``--repeats`` runs after a warm-up call (steady
-state), then the defaults (5 stability seeds) and in the same run the
+state), the calibrated structure test's share of it on WineKMC and on the
+planted 5,000 x 60 set, then the defaults (5 stability seeds) and in the same run the
 straightforward gap statistic (one scikit-learn KMeans(n_init=10) fit per
 reference set and K) and the ratio. The k-means is compiled by numba on first
 use and cached on disk, so the first call of a fresh process is timed apart, in
@@ -162,6 +163,37 @@ def bench_wine(repeats: int) -> None:
     print(f"load average after WineKMC: {load()}")
 
 
+def bench_structure(repeats: int) -> None:
+    """The calibrated structure test's share of the K selection (issue 9: at most double).
+
+    ``select_k`` runs the test itself; it is timed alone with the same settings
+    and its share reported, on WineKMC and on the planted 5,000 x 60 set (where
+    the test runs on a sample of 1,000 customers).
+    """
+    sys.path.insert(0, str(REPO / "tests"))
+    from planted import SUITE, make_planted
+
+    from xlseg.engine.structure_test import structure_test
+
+    big = make_planted(next(s for s in SUITE if s.name == "5000x60 k8"), 0).X
+    for name, X, reps in (("WineKMC", wine_matrix(), repeats), ("planted 5000x60", big, 1)):
+        dense = X.toarray() if sp.issparse(X) else X
+        test_time, _, test = median_time(lambda d=dense: structure_test(d, 2, 10), reps)
+        total, _, sel = median_time(
+            lambda x=X: select_k(x, 2, 10, n_init=10, gap_refs=100, stability_seeds=1), reps
+        )
+        without = total - test_time
+        print(
+            f"{name}: select_k (B = 100, stability off) median {total:.2f} s, of which the "
+            f"structure test ({test.n_nulls} nulls, {test.fit_silhouette.shape[0]} fits, "
+            f"sample {test.sample_size or 'all'}) {test_time:.2f} s: "
+            f"{total / max(without, 1e-9):.2f}x the selection without it "
+            f"({verdict(total / max(without, 1e-9), 2.0)} 2x); recommended K = "
+            f"{sel.recommended_k}, range {sel.k_range[0]}-{sel.k_range[1]}"
+        )
+    print(f"load average after the structure test: {load()}")
+
+
 def bench_large() -> None:
     """Sample workbook tables -> matrix -> K selection, as ``xlseg run`` would do them."""
     from xlseg.engine.matrix import build_matrix
@@ -220,6 +252,7 @@ def main() -> None:
     machine()
     print(f"load average (1, 5, 15 min): {load()} (figures are noisy above ~0.5)")
     bench_wine(args.repeats)
+    bench_structure(args.repeats)
     bench_first_calls()
     if args.large:
         bench_large()

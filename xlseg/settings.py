@@ -29,7 +29,7 @@ SETTINGS_SHEET = "xlseg settings"
 
 METHOD_CHOICES = ("kmeans", "affinity", "spectral", "agglomerative", "dbscan", "hdbscan")
 METRIC_CHOICES = ("euclidean", "jaccard", "cosine")
-GAP_REFERENCE_CHOICES = ("uniform", "pca", "permute")
+GAP_REFERENCE_CHOICES = ("pca", "uniform", "permute", "curveball")
 LINKAGE_CHOICES = ("ward", "average", "complete", "single")
 
 MAX_K = 100
@@ -160,7 +160,7 @@ SETTINGS: tuple[Setting, ...] = (
         "--gap-refs",
     ),
     _choice_setting(
-        "gap_reference", "uniform", "Null distribution of the gap statistic.", GAP_REFERENCE_CHOICES
+        "gap_reference", "pca", "Null distribution of the gap statistic.", GAP_REFERENCE_CHOICES
     ),
     Setting(
         "bootstrap_resamples",

@@ -13,9 +13,14 @@ from sklearn.cluster import KMeans
 from xlseg.engine.gap import gap_statistic, max_se
 from xlseg.errors import XlsegError
 
-# R clusGap(B = 100, d.power = 2, kmeans nstart = 10, spaceH0 = "original") on WineKMC.
-R_E_LOG_W = np.array(
-    [4.8803, 4.8252, 4.7823, 4.7451, 4.7113, 4.6805, 4.6512, 4.6230, 4.5975, 4.5716]
+# R clusGap(B = 100, d.power = 2, kmeans nstart = 10, spaceH0 = "original") on WineKMC,
+# means over seeds 1-50 (issue 9; on R's logW = log(W / 2) scale). A single run wanders
+# by about +-0.005, so only means over many seeds can show a bias of 0.001.
+R_MEAN_E_LOG_W = np.array(
+    [4.8831, 4.8281, 4.7848, 4.7476, 4.7141, 4.6832, 4.6541, 4.6265, 4.6000, 4.5743]
+)
+R_MEAN_LOG_W = np.array(
+    [4.9484, 4.8343, 4.7358, 4.6689, 4.6130, 4.5639, 4.5157, 4.4707, 4.4259, 4.3843]
 )
 
 
@@ -70,18 +75,41 @@ def test_wine_gap_agrees_with_r_clusgap(wine_matrix):
     # W_1 is the total sum of squares, computed here independently.
     total = ((wine_matrix - wine_matrix.mean(axis=0)) ** 2).sum()
     assert gap.log_w[0] == pytest.approx(np.log(total), abs=1e-9)
-    assert np.log(total / 2) == pytest.approx(4.9484, abs=1e-4)  # R's logW at k = 1
-    # R's E.logW and ours are each a mean over 100 references: their difference
-    # has standard error ~ sd * sqrt(2 / B); allow 4 of those.
-    se_of_difference = gap.sd * np.sqrt(2 / n_refs)
-    deviation = np.abs(gap.e_log_w - np.log(2) - R_E_LOG_W)
-    assert np.all(deviation < 4 * se_of_difference), deviation / se_of_difference
-    # R's SE.sim was 0.018-0.020; ours is estimated from 100 draws (relative sd ~7%),
-    # so a band of roughly +-30% around that range.
-    assert np.all((gap.s_k > 0.012) & (gap.s_k < 0.026))
+    assert np.log(total / 2) == pytest.approx(R_MEAN_LOG_W[0], abs=1e-4)
+    # R's mean SE.sim was 0.0158-0.0170; ours is estimated from 100 draws (relative
+    # sd ~7%), so a band of roughly +-25% around that range.
+    assert np.all((gap.s_k > 0.012) & (gap.s_k < 0.021))
     assert np.allclose(gap.s_k, gap.sd * np.sqrt(1 + 1 / n_refs))
     assert np.allclose(gap.gap, gap.e_log_w - gap.log_w)
     assert gap.pick() == max_se(gap.gap, gap.s_k, "Tibs2001SEmax")
+
+
+def test_wine_mean_e_log_w_over_50_seeds_matches_r_without_bias(wine_matrix):
+    """Seeds 0-49 of B = 100 as R's seeds 1-50: the clustering's part of E*[log W_k]
+    within 0.0005 of R's at every K.
+
+    At K = 1 no clustering is involved (W*_1 is the references' total sum of
+    squares), so the two means differ there only by the sampling error of 5,000
+    uniform draws on each side (sd of log W*_1 about 0.016, so about 0.0003 per
+    mean), and that common offset runs through every K because each K is fitted
+    on the same references. The test therefore compares the curves after taking
+    out each side's K = 1 level, which is where a clustering bias shows (with
+    Hartigan's refinement on 2 of 10 starts it was 0.0013-0.0028 at K >= 4),
+    and checks the K = 1 level itself against its sampling error.
+    """
+    runs = [
+        gap_statistic(wine_matrix, 10, n_refs=100, reference="uniform", seed=s) for s in range(50)
+    ]
+    e_log_w = np.mean([g.e_log_w for g in runs], axis=0) - np.log(2)
+    sd_of_mean = np.mean([g.sd[0] for g in runs]) / np.sqrt(50 * 100)
+    assert abs(e_log_w[0] - R_MEAN_E_LOG_W[0]) < 4 * np.sqrt(2) * sd_of_mean
+    ours = e_log_w - e_log_w[0]
+    theirs = R_MEAN_E_LOG_W - R_MEAN_E_LOG_W[0]
+    assert np.all(np.abs(ours - theirs) < 0.0005), ours - theirs
+    # The data's own fit (Hartigan, 10 starts) reaches R's optima on average: the
+    # mean log W is within the spread of local optima between seeds.
+    log_w = np.mean([g.log_w for g in runs], axis=0) - np.log(2)
+    assert np.all(np.abs(log_w - R_MEAN_LOG_W) < 0.002), log_w - R_MEAN_LOG_W
 
 
 def test_observed_inertia_is_used_and_results_are_deterministic(wine_matrix):

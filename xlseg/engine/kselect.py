@@ -3,10 +3,12 @@
 Four views of the same k-means fits are tabulated for K = 1..k_max: the
 within-cluster sum of squares (SSE, whose elbow Kneedle locates), the mean
 silhouette, the gap statistic, and the Calinski-Harabasz and Davies-Bouldin
-indices. The recommendation combines three of them by a simple vote (see
-:func:`select_k`), and the verdict states how much to trust any K: customer
-purchase data often have weak structure, where the criteria disagree and the
-gap pick moves with the random seed.
+indices. The recommendation comes from the calibrated structure test (the
+data's silhouette against random matrices with the same margins, over several
+k-means seeds and resamples; see :func:`select_k`), which can also answer
+"no segments" (K = 1), and the verdict states how much to trust any K:
+customer purchase data often have weak structure, where several K fit about
+equally well.
 
 Large data policy. Everything that grows faster than the number of customers
 n is computed on a seeded sample: the silhouette (quadratic in n) on 5,000
@@ -19,7 +21,9 @@ each start is a full pass over every customer, and the gap statistic uses at
 most 10 reference sets clustered with Lloyd's algorithm and at most 2
 stability seeds (its ``n_refs`` records the B used). On data that large the
 gap's sampling error is not what limits the choice of K, and 100 Hartigan
-references of 1,000 x 1,000 would take minutes.
+references of 1,000 x 1,000 would take minutes. The calibrated structure test
+(:mod:`xlseg.engine.structure_test`), which decides the recommendation, runs on
+at most 1,000 customers (fewer for more than 250 offers).
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ import scipy.sparse as sp
 from xlseg.engine.gap import GAP_RULES, REFERENCES, GapStatistic, gap_statistic
 from xlseg.engine.knee import find_knee
 from xlseg.engine.matrix import check_matrix, distinct_rows
+from xlseg.engine.structure_test import (
+    N_NULLS,
+    RESAMPLES,
+    RULES,
+    SEED_FITS,
+    StructureTest,
+    pick_by_rule,
+    structure_test,
+)
 from xlseg.errors import XlsegError
 
 __all__ = ["KSelection", "check_k_range", "select_k", "structure_band"]
@@ -109,6 +122,36 @@ class KSelection:
         :func:`data_starts` (50 on WineKMC-sized data) where the batched kernel
         fits them, otherwise the ``n_init`` asked for, capped at 3 above 20,000
         customers. The SSE is always that of every customer (never of a sample).
+    structure_test : StructureTest or None
+        The calibrated test: per K the data's mean silhouette and log W against
+        null matrices with the data's row and column sums, with z-scores,
+        empirical p-values and which K are beyond chance
+        (:mod:`xlseg.engine.structure_test`). None only in results built
+        without it.
+    beyond_chance : bool
+        Whether any K in ``k_min..k_max`` clusters the customers better than
+        random data with the same offer popularity and customer activity. When
+        False, ``recommended_k`` is 1: no segments worth the name.
+    exploratory_k : int
+        The K to analyse when the user asks for the recommendation: the
+        recommended K, or, when that is 1, the K of the best mean silhouette
+        in ``k_min..k_max``, to be read as exploratory only.
+    k_range : tuple of int
+        ``(lowest, highest)`` K the evidence supports: the K picked by the
+        individual fits behind the recommendation (k-means seeds and
+        resamples of the customers) and the K beyond chance whose mean
+        silhouette is within `SILHOUETTE_TOLERANCE` plus two standard errors
+        (from the spread of the seed fits) of the best. ``(1, 1)``
+        when nothing is beyond chance.
+    fit_picks : DataFrame
+        Columns ``"Fit"`` (``"seed 0"``, ..., ``"resample 1"``, ...) and
+        ``"K"``: the recommendation rule's K for each fit, so that the spread
+        is visible ("K = 4 in 7 of 10 fits, 5 in 3").
+    rule : str
+        The recommendation rule (:data:`xlseg.engine.structure_test.RULES`).
+    vote_k : int
+        The earlier recommendation, a vote of the gap pick, the silhouette's K
+        and the knee; kept for comparison (README, "Choosing K: the evaluation").
     """
 
     table: pd.DataFrame
@@ -127,6 +170,13 @@ class KSelection:
     verdict: str
     stability: pd.DataFrame
     n_init: int = 10
+    structure_test: StructureTest | None = None
+    beyond_chance: bool = True
+    exploratory_k: int = 0
+    k_range: tuple[int, int] = (0, 0)
+    fit_picks: pd.DataFrame | None = None
+    rule: str = RULES[0]
+    vote_k: int = 0
 
 
 def check_k_range(
@@ -193,12 +243,17 @@ def select_k(
     n_init: int = 10,
     seed: int = 0,
     gap_refs: int = 100,
-    gap_reference: str = "uniform",
+    gap_reference: str = "pca",
     gap_rule: str = "Tibs2001SEmax",
     gap_algorithm: str = "hartigan",
     gap_sample_size: int | None = None,
     stability_seeds: int = 5,
     silhouette_sample_size: int | None = None,
+    structure_null: str = "curveball",
+    structure_nulls: int = N_NULLS,
+    structure_fits: int = SEED_FITS,
+    structure_resamples: int = RESAMPLES,
+    rule: str = RULES[0],
     progress: Callable[[str, int, int], None] | None = None,
 ) -> KSelection:
     """Compare K = 1..k_max and recommend a K in ``k_min..k_max``.
@@ -237,9 +292,18 @@ def select_k(
     silhouette_sample_size : int, optional
         Customers the silhouette is computed on. None: all up to 10,000
         customers, otherwise a seeded sample of 5,000.
+    structure_null, structure_nulls, structure_fits, structure_resamples
+        The calibrated structure test's null model (``"curveball"`` or
+        ``"permute"``), its null matrices R, k-means seeds of the data and
+        80 % resamples of the customers (:func:`xlseg.engine.structure_test.structure_test`).
+    rule : str, default="silhouette-tolerance"
+        How K is picked from the calibrated figures
+        (:func:`xlseg.engine.structure_test.pick_by_rule`); the default was
+        chosen on the planted suite (README, "Choosing K: the evaluation").
     progress : callable, optional
         ``progress(step, done, total)`` after each unit of work; steps are
-        ``"k-means"``, ``"silhouette"``, ``"gap"`` and ``"stability"``.
+        ``"k-means"``, ``"silhouette"``, ``"gap"``, ``"stability"`` and
+        ``"structure"``.
 
     Returns
     -------
@@ -247,16 +311,16 @@ def select_k(
 
     Notes
     -----
-    The recommendation is a vote of three criteria restricted to
-    ``k_min..k_max``: the gap rule's pick, the K of best mean silhouette and
-    the SSE knee. A K named by at least two of them is recommended. Otherwise
-    the silhouette's K is, because the silhouette says directly how well
-    customers sit in their own segment, which is what an analyst reads from
-    the segment profiles; the reasons record the disagreement. The
-    silhouette's K is the smallest K whose mean silhouette is within
-    `SILHOUETTE_TOLERANCE` of the best: differences that small are within
-    the variation between k-means restarts, and fewer segments are easier to
-    act on.
+    First the calibrated structure test decides whether any K in
+    ``k_min..k_max`` is beyond chance; if none is, the recommendation is
+    K = 1 (no segments worth the name) and ``exploratory_k`` names the K to
+    look at anyway. Otherwise ``rule`` picks K from the test's silhouettes,
+    averaged over several k-means seeds, among the K beyond chance; the same
+    rule applied to every single fit (seeds and resamples of the customers)
+    gives the spread and the K range the verdict names. The rule was chosen
+    by its accuracy on the planted suite (README). The earlier vote of the
+    gap pick, the silhouette's K and the knee is kept in ``vote_k`` and the
+    reasons, for comparison.
     """
     X = check_matrix(X, purpose="choosing the number of segments")
     n = X.shape[0]
@@ -274,6 +338,8 @@ def select_k(
         )
     if n_init < 1 or stability_seeds < 1:
         raise XlsegError("n_init and stability_seeds must be at least 1")
+    if rule not in RULES:
+        raise XlsegError(f"unknown K rule {rule!r}; choose one of {', '.join(RULES)}")
     report = progress or (lambda step, done, total: None)
     ks = list(range(1, k_max + 1))
 
@@ -333,9 +399,24 @@ def select_k(
     best_sil = float(in_range["Silhouette"].max())
     near_best = in_range["Silhouette"] >= best_sil - SILHOUETTE_TOLERANCE
     sil_k = int(in_range.loc[near_best, "K"].min())
-    recommended, reasons = _recommend(
-        gap.pick(gap_rule), gap_rule, sil_k, best_sil, knee, k_min, k_max
+    vote_k, reasons = _recommend(gap.pick(gap_rule), gap_rule, sil_k, best_sil, knee, k_min, k_max)
+    test = structure_test(
+        fit_data,
+        k_min,
+        k_max,
+        metric=metric,
+        null=structure_null,
+        n_nulls=structure_nulls,
+        seed_fits=structure_fits,
+        resamples=structure_resamples,
+        n_init=fit_n_init,
+        seed=seed,
+        progress=lambda done, total: report("structure", done, total),
     )
+    recommended, fit_picks, k_range, exploratory_k, calibrated = _calibrated_recommendation(
+        test, rule, in_range
+    )
+    reasons = (*calibrated, *reasons)
     if k_max < min(asked_max, n - 1):
         reasons = (
             f"K was compared up to {k_max} only: just {k_max + 1} customers have "
@@ -357,9 +438,16 @@ def select_k(
         recommended_k=recommended,
         reasons=reasons,
         structure=structure,
-        verdict=_verdict(structure, best_sil, stability["Gap pick"].to_numpy(), recommended),
+        verdict=_verdict(test, recommended, exploratory_k, fit_picks, k_range, structure),
         stability=stability,
         n_init=fit_n_init,
+        structure_test=test,
+        beyond_chance=test.beyond_chance,
+        exploratory_k=exploratory_k,
+        k_range=k_range,
+        fit_picks=fit_picks,
+        rule=rule,
+        vote_k=vote_k,
     )
 
 
@@ -563,24 +651,125 @@ def _recommend(
     return chosen, tuple(reasons)
 
 
-def _verdict(structure: str, best_sil: float, picks: np.ndarray, recommended: int) -> str:
-    """One or two sentences on how firm the recommended K is."""
-    wording = {
+def _calibrated_recommendation(
+    test: StructureTest, rule: str, in_range: pd.DataFrame
+) -> tuple[int, pd.DataFrame, tuple[int, int], int, tuple[str, ...]]:
+    """Recommended K, the per-fit picks, the K range, the exploratory K and the reasons."""
+    table = test.table
+    picks = test.picks(rule)
+    counters = {"seed": 0, "resample": 0}
+    names = []
+    for kind in test.fit_kinds:
+        names.append(f"{kind} {counters[kind]}")
+        counters[kind] += 1
+    fit_picks = pd.DataFrame({"Fit": names, "K": picks})
+    best_row = in_range["Silhouette"].idxmax()
+    if not test.beyond_chance:
+        exploratory_k = int(in_range.loc[best_row, "K"])
+        return (
+            1,
+            fit_picks,
+            (1, 1),
+            exploratory_k,
+            (
+                "No K clusters the customers better than random data with the same offer "
+                "popularity and customer activity, so no K is recommended (K = 1).",
+            ),
+        )
+    recommended = pick_by_rule(
+        rule,
+        table["Silhouette"].to_numpy(),
+        table["log W"].to_numpy(),
+        test.null_silhouette,
+        test.null_log_w,
+        test.k_min,
+        test.k_max,
+        test.z_critical,
+    )
+    if recommended == 1:  # the mean curve passes, but the rule's K (e.g. the gap's) does not
+        recommended = int(table.loc[table["z"].idxmax(), "K"])
+    # The range: every single fit's pick and every K beyond chance whose mean
+    # silhouette is within the tolerance of the best plus two standard errors
+    # of the difference (the seed fits' spread): K that the fits cannot tell apart.
+    window = table[(table["K"] >= test.k_min) & table["Beyond chance"]]
+    seeds = test.fit_silhouette[np.array(test.fit_kinds) == "seed"]
+    se = seeds.std(axis=0, ddof=1) / np.sqrt(len(seeds)) if len(seeds) > 1 else 0 * seeds[0]
+    se = pd.Series(np.nan_to_num(se), index=table.index)[window.index]
+    best = window["Silhouette"].idxmax()
+    margin = SILHOUETTE_TOLERANCE + 2 * np.sqrt(se**2 + se[best] ** 2)
+    near = window["Silhouette"] >= window.loc[best, "Silhouette"] - margin
+    supported = [int(k) for k in picks if k > 1] + [int(k) for k in window.loc[near, "K"]]
+    supported.append(recommended)
+    k_range = (min(supported), max(supported))
+    row = table[table["K"] == recommended].iloc[0]
+    return (
+        recommended,
+        fit_picks,
+        k_range,
+        recommended,
+        (
+            f"K = {recommended} is recommended: of the K beyond chance it has the best mean "
+            f"silhouette over {test.fit_kinds.count('seed')} k-means seeds "
+            f"({row['Silhouette']:.3f}, against {row['Null silhouette']:.3f} +/- "
+            f"{row['Null sd']:.3f} for random data with the same margins; rule {rule!r}).",
+        ),
+    )
+
+
+def _spread(picks: np.ndarray) -> str:
+    """ "K = 4 in 7 of 10 fits, 5 in 3", most frequent first (the smaller K on ties)."""
+    values, counts = np.unique(picks, return_counts=True)
+    order = sorted(range(values.size), key=lambda i: (-counts[i], values[i]))
+    parts = [f"{int(values[i])} in {int(counts[i])}" for i in order]
+    return f"K = {parts[0]} of {picks.size} fits" + "".join(f", {p}" for p in parts[1:])
+
+
+def _verdict(
+    test: StructureTest,
+    recommended: int,
+    exploratory_k: int,
+    fit_picks: pd.DataFrame,
+    k_range: tuple[int, int],
+    band: str,
+) -> str:
+    """The calibrated verdict first, Kaufman & Rousseeuw's reading second."""
+    table = test.table
+    row = table[table["K"] == exploratory_k].iloc[0]
+    null_name = {
+        "curveball": "random data with the same offer popularity and customer activity",
+        "permute": "random data with the same offer popularity",
+    }[test.null]
+    p = row["p"]
+    p_text = f"p < {p + 0.005:.2f}" if p <= 1 / (test.n_nulls + 1) + 1e-12 else f"p = {p:.2f}"
+    figures = (
+        f"silhouette {row['Silhouette']:.2f} at K = {exploratory_k} against "
+        f"{row['Null silhouette']:.2f} +/- {row['Null sd']:.3f} for {null_name} "
+        f"({test.n_nulls} random matrices, z = {row['z']:.1f}, {p_text})"
+    )
+    classical = {
         "strong": "strong cluster structure",
         "reasonable": "a reasonable cluster structure",
-        "weak": "weak cluster structure that may be artificial",
-        "none": "no substantial cluster structure",
-    }[structure]
-    first = f"The best mean silhouette is {best_sil:.2f}: {wording} (Kaufman & Rousseeuw)."
-    distinct = np.unique(picks)
-    if distinct.size > 1:
-        listed = ", ".join(str(int(k)) for k in distinct)
-        second = (
-            f" The gap pick varies with the random seed ({listed} over {picks.size} seeds), "
-            f"so K = {recommended} is a judgement call, not a certainty."
+        "weak": "weak structure that may be artificial",
+        "none": "no substantial structure",
+    }[band]
+    best = float(np.nanmax(table.loc[table["K"] >= test.k_min, "Silhouette"]))
+    kr = (
+        f" Classical reading (Kaufman & Rousseeuw, made for continuous data): the best mean "
+        f"silhouette {best:.2f} means {classical}."
+    )
+    if not test.beyond_chance:
+        return (
+            f"No structure beyond chance: {figures}. There are no segments worth the name; "
+            f"K = {exploratory_k} is shown as an exploratory split only." + kr
         )
-    elif structure in ("weak", "none"):
-        second = f" K = {recommended} is a judgement call; check the segment profiles make sense."
+    strength = "but weak" if band in ("weak", "none") else f"and {band}"
+    low, high = k_range
+    spread = _spread(fit_picks["K"].to_numpy())
+    if low == high:
+        firm = f" K = {recommended} in every fit ({spread})."
     else:
-        second = f" K = {recommended} is well supported."
-    return first + second
+        firm = (
+            f" The evidence supports K = {low} to {high}: {spread}; K = {recommended} is a "
+            f"judgement call within that range."
+        )
+    return f"Segments beyond chance {strength}: {figures}." + firm + kr

@@ -66,7 +66,9 @@ class SegmentationResult:
         per K, with the recommended K, its reasons and the structure verdict.
     k : int
         The K used: the recommendation, or the user's fixed K; for methods
-        that find their own number of clusters, the number they found.
+        that find their own number of clusters, the number they found. When
+        no K is beyond chance (``k_selection.recommended_k == 1``) and K was
+        "auto", the exploratory K (``k_selection.exploratory_k``).
     clustering : Clustering
         The chosen method's labels and diagnostics.
     customers : DataFrame
@@ -126,7 +128,7 @@ def segment(
     seed: int = 0,
     n_init: int = 10,
     gap_refs: int = 100,
-    gap_reference: str = "uniform",
+    gap_reference: str = "pca",
     gap_rule: str = "Tibs2001SEmax",
     stability_seeds: int = 5,
     silhouette_sample_size: int | None = None,
@@ -161,7 +163,7 @@ def segment(
         k-means starts per fit.
     gap_refs : int
         Reference data sets B of the gap statistic.
-    gap_reference : {"uniform", "pca", "permute"}
+    gap_reference : {"pca", "uniform", "permute", "curveball"}
         Null distribution of the gap statistic.
     gap_rule : str
         Rule picking K from the gap curve (R ``cluster::maxSE`` names).
@@ -383,8 +385,16 @@ def _check_fixed_k(k: object, matrix: CustomerOfferMatrix) -> None:
 
 
 def _resolve_k(k: int | str, selection: KSelection) -> int:
-    """The recommended K for "auto", else the user's (already checked) K."""
-    return selection.recommended_k if k == "auto" else int(k)
+    """The recommended K for "auto", else the user's (already checked) K.
+
+    When nothing is beyond chance the recommendation is K = 1, which has no
+    segments to profile; "auto" then analyses ``exploratory_k`` (the best
+    silhouette's K), which the verdict and the K selection sheet label as
+    exploratory.
+    """
+    if k == "auto":
+        return selection.exploratory_k if selection.recommended_k == 1 else selection.recommended_k
+    return int(k)
 
 
 def _customer_table(

@@ -27,15 +27,27 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
         f"Choosing the number of segments K (K = {selection.k_min} to {selection.k_max})",
         [settings],
     )
-    used = (
-        f"K used: {result.k} (the recommendation)."
-        if result.k == selection.recommended_k
-        else f"K used: {result.k} (fixed in the settings)."
+    if result.k == selection.recommended_k:
+        used = f"K used: {result.k} (the recommendation)."
+    elif selection.recommended_k == 1 and result.k == selection.exploratory_k:
+        used = (
+            f"K used: {result.k}, EXPLORATORY only: no K beats random data of the same "
+            f"shape, so these segments may not be real (the best-scoring K is shown)."
+        )
+    elif selection.recommended_k == 1:
+        used = f"K used: {result.k} (fixed in the settings), EXPLORATORY: no K beats chance."
+    else:
+        used = f"K used: {result.k} (fixed in the settings)."
+    recommended = (
+        "Recommended K = 1: no segments worth the name."
+        if selection.recommended_k == 1
+        else f"Recommended K = {selection.recommended_k} (supported range "
+        f"{selection.k_range[0]}-{selection.k_range[1]})."
     )
     stack.text(["Recommendation"], "heading")
-    stack.text([f"Recommended K = {selection.recommended_k}. {used}", *selection.reasons])
+    stack.text([f"{recommended} {used}", *selection.reasons])
     stack.text(["Structure"], "heading")
-    stack.text([f"Cluster structure: {selection.structure}. {selection.verdict}", KR_BANDS])
+    stack.text([selection.verdict, KR_BANDS])
 
     criteria = selection.table
     if result.k_stability is not None:  # the bootstrap's column, NaN outside its K
@@ -84,6 +96,40 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
         )
     picks = pd.DataFrame({"Rule": list(gap.picks), "K": [plain(k) for k in gap.picks.values()]})
     stack.table("xlseg_Gap_picks", picks, number_formats={"K": "0"})
+
+    test = selection.structure_test
+    if test is not None:
+        stack.text(
+            [
+                f"Structure test: the data against {test.n_nulls} random matrices with the "
+                f"same row and column sums ({test.null} null"
+                + (f", on {test.sample_size} sampled customers" if test.sample_size else "")
+                + f"); beyond chance: z > {test.z_critical:.2f} and above every random "
+                "matrix (Bonferroni over the K tested, family-wise alpha "
+                f"{test.alpha:g})"
+            ],
+            "heading",
+        )
+        stack.table(
+            "xlseg_Structure_test",
+            test.table.assign(**{"Beyond chance": test.table["Beyond chance"].map(_yes_no)}),
+            number_formats={
+                "K": "0",
+                "Silhouette": "0.000",
+                "Null silhouette": "0.000",
+                "Null sd": "0.000",
+                "z": "0.0",
+                "p": "0.000",
+                "log W": "0.000",
+                "Null log W": "0.000",
+                "Null log W sd": "0.000",
+                "log W z": "0.0",
+                "log W p": "0.000",
+            },
+        )
+    if selection.fit_picks is not None and len(selection.fit_picks):
+        stack.text(["Recommended K per fit (k-means seeds and 80 % resamples)"], "heading")
+        stack.table("xlseg_K_per_fit", selection.fit_picks, number_formats={"K": "0"})
 
     stability = selection.stability
     if len(stability):
@@ -190,6 +236,10 @@ def _stability_sentence(stability: pd.DataFrame) -> str:
     parts = [f"K = {plain(k)} in {c} of {n}" for k, c in counts.items()]
     verdict = "stable" if len(counts) == 1 else "not stable: treat K as uncertain"
     return f"Gap pick over {n} seeds: " + "; ".join(parts) + f" ({verdict})."
+
+
+def _yes_no(value: object) -> str:
+    return "yes" if bool(value) else "no"
 
 
 def _finite(value: object) -> bool:
