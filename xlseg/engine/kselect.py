@@ -328,6 +328,45 @@ def select_k(
         },
         columns=list(COLUMNS),
     )
+    return conclude_k_selection(
+        table,
+        k_min=k_min,
+        k_max=k_max,
+        asked_max=min(asked_max, n - 1),
+        gap=gap,
+        gap_rule=gap_rule,
+        metric=metric,
+        stability=stability,
+        labels=labels,
+        silhouette_sample_size=None if sil_rows is None else int(sil_rows.size),
+        gap_sample_size=None if gap_rows is None else int(gap_rows.size),
+        n_init=fit_n_init,
+    )
+
+
+def conclude_k_selection(
+    table: pd.DataFrame,
+    *,
+    k_min: int,
+    k_max: int,
+    asked_max: int,
+    gap: GapStatistic,
+    gap_rule: str,
+    metric: str,
+    stability: pd.DataFrame,
+    labels: dict[int, np.ndarray],
+    silhouette_sample_size: int | None,
+    gap_sample_size: int | None,
+    n_init: int,
+) -> KSelection:
+    """The knee, the recommendation and the verdict of a filled-in K table.
+
+    `select_k` fills the table locally; the Spark backend (`xlseg.spark`)
+    fills it from distributed fits and recommends by the same rules.
+    ``asked_max`` is the largest K the user's range allowed on these customers.
+    """
+    ks = table["K"].astype(int).tolist()
+    sse = table["SSE"].astype(float).tolist()
     knee = _knee(ks, sse)
     in_range = table[(table["K"] >= k_min) & (table["K"] <= k_max)]
     best_sil = float(in_range["Silhouette"].max())
@@ -336,7 +375,7 @@ def select_k(
     recommended, reasons = _recommend(
         gap.pick(gap_rule), gap_rule, sil_k, best_sil, knee, k_min, k_max
     )
-    if k_max < min(asked_max, n - 1):
+    if k_max < asked_max:
         reasons = (
             f"K was compared up to {k_max} only: just {k_max + 1} customers have "
             f"different purchase patterns.",
@@ -351,15 +390,15 @@ def select_k(
         gap=gap,
         gap_rule=gap_rule,
         metric=metric,
-        silhouette_sample_size=None if sil_rows is None else int(sil_rows.size),
-        gap_sample_size=None if gap_rows is None else int(gap_rows.size),
+        silhouette_sample_size=silhouette_sample_size,
+        gap_sample_size=gap_sample_size,
         labels=labels,
         recommended_k=recommended,
         reasons=reasons,
         structure=structure,
         verdict=_verdict(structure, best_sil, stability["Gap pick"].to_numpy(), recommended),
         stability=stability,
-        n_init=fit_n_init,
+        n_init=n_init,
     )
 
 
