@@ -131,12 +131,20 @@ def run_files(
         from xlseg.spark.session import spark_session
 
         offers_frame, offers_source = _offers(paths.offers, settings)
+        source = transactions_in = paths.transactions
+        if file_kind(paths.transactions, "transactions") == "workbook":
+            from xlseg.files.offers import read_table
+
+            transactions_in, source = read_table(
+                paths.transactions, "transactions", sheet=settings["transactions_sheet"]
+            )
         with spark_session(spark_master, spark_conf) as spark:
             result, spark_timings = segment_on_spark(
                 spark,
-                paths.transactions,
+                transactions_in,
                 offers_frame,
                 offers_source=offers_source,
+                transactions_source=None if source is paths.transactions else source,
                 labels=paths.labels,
                 **engine_settings,
             )
