@@ -83,10 +83,16 @@ def spark_session(master: str = "local[*]", conf: Sequence[str] = ()) -> Iterato
     ``master`` is passed through (``local[*]``, ``spark://host:7077``,
     ``yarn``, ``k8s://...``). For local masters the UI is off and shuffles use
     few partitions (a laptop has few cores); ``--spark-conf`` wins over both.
+    Inside a running Spark application its active session is used as it is
+    (master and configuration are then the application's) and left running.
     """
     check_spark()
     from pyspark.sql import SparkSession
 
+    active = SparkSession.getActiveSession()
+    if active is not None:  # embedded in a Spark application (or a test): use it, keep it
+        yield active
+        return
     settings = {
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
