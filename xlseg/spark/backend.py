@@ -43,6 +43,7 @@ from xlseg.engine.kselect import (
     GAP_SAMPLE,
     LARGE_FROM,
     LARGE_GAP_REFS,
+    LARGE_N_INIT,
     LARGE_STABILITY_SEEDS,
     SILHOUETTE_SAMPLE,
     check_k_range,
@@ -82,10 +83,6 @@ COLLECT_LIMIT = 5_000_000
 
 MAX_ITER = 100
 """Lloyd iterations per Spark k-means fit (tolerance 1e-6): enough to converge as locally."""
-
-SPARK_N_INIT = 3
-"""Most k-means starts per K on Spark; each is a full distributed fit, and k-means||
-starts are better than the local engine's k-means++ ones, so fewer are needed."""
 
 MATRIX_CELLS = 1_000_000
 """Up to this many customer x offer cells the matrix is collected for the matrix sheet
@@ -185,7 +182,7 @@ def segment_on_spark(
     sample, x_sample = _driver_sample(vectors, n, n_offers, seed)
     k_min, k_max = check_k_range(k_min, k_max, n, _patterns(x_sample) if len(sample) == n else None)
     asked_max = min(k_max, n - 1)
-    starts = min(n_init, SPARK_N_INIT)
+    starts = n_init if n <= LARGE_FROM else min(n_init, LARGE_N_INIT)
     lap("driver sample")
 
     mean = all_counts / n
@@ -260,7 +257,7 @@ def segment_on_spark(
     numbers = _renumber(raw)
     relabel = dict(zip(raw.tolist(), numbers.tolist(), strict=True))
     n_clusters = int(numbers.max()) + 1
-    counts, sizes, _ = _cluster_counts(assigned, pairs, n_offers, relabel, n_clusters)
+    counts, sizes = _cluster_counts(assigned, pairs, n_offers, relabel, n_clusters)
     lap("segments of every customer")
 
     profiles = profile_counts(np.arange(n_clusters), counts, sizes, all_counts, offer_table)
@@ -284,7 +281,7 @@ def segment_on_spark(
     comparison = _comparison(vectors, x_sample, chosen_k, seed, metric, numbers, customers_index)
     lap("methods")
 
-    matrix = _matrix(pairs, customers_index, offer_table, n, nnz)
+    matrix = _matrix(pairs, customers_index, offer_table, n)
     notes.append(SILHOUETTE_NOTE)
     if selection.gap_sample_size:
         notes.append(
@@ -577,7 +574,7 @@ def _fit_kmeans(vectors, pairs, k: int, seed: int, starts: int, n_offers: int) -
     ).evaluate(predicted)
     clusters = predicted.select("customer", "taken", F.col("prediction").alias("cluster"))
     identity = {i: i for i in range(k)}
-    counts, sizes, _ = _cluster_counts(clusters, pairs, n_offers, identity, k)
+    counts, sizes = _cluster_counts(clusters, pairs, n_offers, identity, k)
     assigned, spread = _distances(clusters, pairs, counts, sizes)
     return {
         "sse": cost,
@@ -590,7 +587,7 @@ def _fit_kmeans(vectors, pairs, k: int, seed: int, starts: int, n_offers: int) -
 
 
 def _cluster_counts(clusters, pairs, n_offers: int, relabel: dict[int, int], k: int):
-    """Take-ups per (cluster, offer), customers per cluster (renumbered), and take-ups in all."""
+    """Take-ups per (cluster, offer) and customers per cluster, clusters renumbered."""
     from pyspark.sql import functions as F
 
     counts = np.zeros((k, n_offers))
@@ -604,7 +601,7 @@ def _cluster_counts(clusters, pairs, n_offers: int, relabel: dict[int, int], k: 
     sizes = np.zeros(k)
     for row in clusters.groupBy("cluster").agg(F.count(F.lit(1)).alias("n")).collect():
         sizes[relabel[row["cluster"]]] = row["n"]
-    return counts, sizes, counts.sum(axis=1)
+    return counts, sizes
 
 
 def _distances(clusters, pairs, counts: np.ndarray, sizes: np.ndarray):
@@ -769,7 +766,7 @@ def _comparison(vectors, x_sample, k: int, seed: int, metric: str, labels, custo
     return combined
 
 
-def _matrix(pairs, customers: pd.Index, offers: pd.DataFrame, n: int, nnz: int):
+def _matrix(pairs, customers: pd.Index, offers: pd.DataFrame, n: int):
     """The matrix on the driver when it is small enough for the matrix sheet, else its shape."""
     n_offers = len(offers)
     values = sp.csr_matrix((len(customers), n_offers))
@@ -779,7 +776,6 @@ def _matrix(pairs, customers: pd.Index, offers: pd.DataFrame, n: int, nnz: int):
         values = sp.csr_matrix(
             (np.ones(len(local)), (rows, local["pos"].to_numpy())), shape=(n, n_offers)
         )
-    del nnz
     return CustomerOfferMatrix(
         values=values, customers=customers, offers=pd.Index(offers.index, name="Offer")
     )
