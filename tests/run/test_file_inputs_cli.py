@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 import python_calamine
@@ -160,3 +161,25 @@ def test_old_java_is_refused_plainly(tmp_path, monkeypatch):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
     with pytest.raises(XlsegError, match="no java was found"):
         check_spark()
+
+
+def test_workbook_transactions_with_csv_offers(exported, wine_path, tmp_path):
+    labels = tmp_path / "labels.csv"
+    code = main(
+        [
+            "run",
+            "--transactions",
+            str(wine_path),
+            "--offers",
+            str(exported / "offers.csv"),
+            "-o",
+            str(tmp_path / "r.xlsx"),
+            "--labels",
+            str(labels),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    table = pa.csv.read_csv(labels)
+    assert table.num_rows == 100
+    assert set(table["Segment"].to_pylist()) == {1, 2, 3, 4}
