@@ -22,8 +22,10 @@ LAYERS = {
     "xlseg.settings": 0,
     "xlseg.workbook_templates": 0,
     "xlseg.engine": 1,
+    "xlseg.spark": 1,
     "xlseg.report": 2,
     "xlseg.workbook": 3,
+    "xlseg.files": 3,
     "xlseg.excel": 4,
     "xlseg.run": 5,
     "xlseg.cli": 6,
@@ -117,7 +119,7 @@ def _loaded_after(statement: str) -> set[str]:
 
 def test_the_command_starts_without_the_scientific_stack():
     loaded = _loaded_after("import xlseg.cli")
-    assert not {"numpy", "pandas", "scipy", "sklearn", *HEAVY} & loaded
+    assert not {"numpy", "pandas", "pyarrow", "scipy", "sklearn", *HEAVY} & loaded
 
 
 def test_importing_every_layer_leaves_heavy_libraries_for_their_first_use():

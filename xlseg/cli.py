@@ -111,6 +111,14 @@ def _print_json(payload: object) -> None:
 
 
 def _run(args: argparse.Namespace, bars: ProgressBars) -> int:
+    if args.transactions or args.offers or args.engine == "spark":
+        return _run_files(args, bars)
+    if args.book is None:
+        raise XlsegError("give a workbook, or the tables with --transactions (and --offers)")
+    if args.labels is not None:
+        from xlseg.files.labels import check_labels_path
+
+        check_labels_path(args.labels)
     from xlseg.run.paths import plan_paths
 
     # Bad paths and locks are refused here, before the engine's imports take their seconds.
@@ -133,7 +141,12 @@ def _run(args: argparse.Namespace, bars: ProgressBars) -> int:
             progress=bars,
             ignore_lock=args.ignore_lock,
         )
+    if args.labels is not None:
+        from xlseg.files.labels import labels_table, write_labels
+
+        write_labels(labels_table(outcome.result.customers), args.labels)
     _report([outcome], [], args)
+    _print_labels(args)
     return EXIT_OK
 
 
@@ -164,6 +177,46 @@ def _batch_books(paths: Sequence[Path]) -> list[Path]:
             raise XlsegError(f"folder '{path}' holds no .xlsx or .xlsm workbook")
         books.extend(found)
     return books
+
+
+def _run_files(args: argparse.Namespace, bars: ProgressBars) -> int:
+    """``xlseg run --transactions ... [--offers ...]``: tables in CSV, Parquet or workbooks."""
+    if args.in_place or args.into is not None:
+        raise XlsegError("--in-place and --into write into a workbook; a file run writes -o")
+    transactions = args.transactions or args.book
+    if transactions is None:
+        raise XlsegError("give the transactions with --transactions (or a workbook)")
+    offers = args.offers or (args.book if args.book != transactions else None)
+    if offers is None and transactions.suffix.lower() in (".xlsx", ".xlsm"):
+        offers = transactions
+    from xlseg.run.file_run import plan_file_run
+
+    plan_file_run(transactions, offers, output=args.output, labels=args.labels)
+    if args.engine == "spark":
+        from xlseg.spark.session import check_spark
+
+        check_spark()
+    from xlseg.run.file_run import run_files
+
+    outcome = run_files(
+        transactions,
+        offers,
+        output=args.output,
+        labels=args.labels,
+        options=_engine_options(args),
+        engine=args.engine,
+        spark_master=args.spark_master,
+        spark_conf=args.spark_conf or (),
+        progress=bars,
+    )
+    _report([outcome], [], args)
+    _print_labels(args)
+    return EXIT_OK
+
+
+def _print_labels(args: argparse.Namespace) -> None:
+    if args.labels is not None and not args.json:
+        print(f"  labels of every customer: {args.labels}")
 
 
 def _batch(args: argparse.Namespace, bars: ProgressBars) -> int:
@@ -448,6 +501,30 @@ def _add_engine_options(parser: argparse.ArgumentParser, *, sheets: bool = True)
         )
 
 
+def _add_file_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("tables in files, labels, Spark")
+    group.add_argument(
+        "--transactions",
+        type=Path,
+        metavar="PATH",
+        help="transactions as CSV, Parquet (file or folder of parts) or workbook",
+    )
+    group.add_argument("--offers", type=Path, metavar="PATH", help="offers, in any of those")
+    group.add_argument(
+        "--labels", type=Path, metavar="FILE", help="also write every customer's segment here"
+    )
+    group.add_argument("--engine", choices=("local", "spark"), default="local", help="where to run")
+    group.add_argument(
+        "--spark-master", default="local[*]", metavar="URL", help="Spark master (local[*])"
+    )
+    group.add_argument(
+        "--spark-conf",
+        action="append",
+        metavar="KEY=VALUE",
+        help="Spark configuration, repeatable",
+    )
+
+
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print a JSON summary (or error object) on stdout"
@@ -494,7 +571,10 @@ def _add_demo_command(commands) -> None:
 def _add_run_command(commands) -> None:
     run = _subparser(commands, "run", "segment one workbook")
     run.add_argument(
-        "book", type=Path, help="workbook (.xlsx or .xlsm) with offers and transactions"
+        "book",
+        type=Path,
+        nargs="?",
+        help="workbook (.xlsx or .xlsm) with offers and transactions",
     )
     where = run.add_mutually_exclusive_group()
     where.add_argument(
@@ -507,6 +587,7 @@ def _add_run_command(commands) -> None:
         metavar="OTHER",
         help="write the result sheets into this other existing workbook",
     )
+    _add_file_options(run)
     _add_engine_options(run)
     _add_output_options(run)
     _add_lock_option(run)

@@ -394,12 +394,6 @@ def select_k(
         },
         columns=list(COLUMNS),
     )
-    knee = _knee(ks, sse)
-    in_range = table[(table["K"] >= k_min) & (table["K"] <= k_max)]
-    best_sil = float(in_range["Silhouette"].max())
-    near_best = in_range["Silhouette"] >= best_sil - SILHOUETTE_TOLERANCE
-    sil_k = int(in_range.loc[near_best, "K"].min())
-    vote_k, reasons = _recommend(gap.pick(gap_rule), gap_rule, sil_k, best_sil, knee, k_min, k_max)
     test = structure_test(
         fit_data,
         k_min,
@@ -413,11 +407,61 @@ def select_k(
         seed=seed,
         progress=lambda done, total: report("structure", done, total),
     )
+    return conclude_k_selection(
+        table,
+        test=test,
+        rule=rule,
+        k_min=k_min,
+        k_max=k_max,
+        asked_max=min(asked_max, n - 1),
+        gap=gap,
+        gap_rule=gap_rule,
+        metric=metric,
+        stability=stability,
+        labels=labels,
+        silhouette_sample_size=None if sil_rows is None else int(sil_rows.size),
+        gap_sample_size=None if gap_rows is None else int(gap_rows.size),
+        n_init=fit_n_init,
+    )
+
+
+def conclude_k_selection(
+    table: pd.DataFrame,
+    *,
+    test: StructureTest,
+    rule: str,
+    k_min: int,
+    k_max: int,
+    asked_max: int,
+    gap: GapStatistic,
+    gap_rule: str,
+    metric: str,
+    stability: pd.DataFrame,
+    labels: dict[int, np.ndarray],
+    silhouette_sample_size: int | None,
+    gap_sample_size: int | None,
+    n_init: int,
+) -> KSelection:
+    """The knee, the recommendation and the verdict of a filled-in K table.
+
+    `select_k` fills the table locally; the Spark backend (`xlseg.spark`)
+    fills it from distributed fits and recommends by the same rules, with the
+    calibrated ``test`` run on its driver-side sample.
+    ``asked_max`` is the largest K the user's range allowed on these customers.
+    """
+    ks = table["K"].astype(int).tolist()
+    sse = table["SSE"].astype(float).tolist()
+    knee = _knee(ks, sse)
+    in_range = table[(table["K"] >= k_min) & (table["K"] <= k_max)]
+    best_sil = float(in_range["Silhouette"].max())
+    near_best = in_range["Silhouette"] >= best_sil - SILHOUETTE_TOLERANCE
+    sil_k = int(in_range.loc[near_best, "K"].min())
+    vote_k, reasons = _recommend(gap.pick(gap_rule), gap_rule, sil_k, best_sil, knee, k_min, k_max)
     recommended, fit_picks, k_range, exploratory_k, calibrated = _calibrated_recommendation(
         test, rule, in_range
     )
     reasons = (*calibrated, *reasons)
-    if k_max < min(asked_max, n - 1):
+    if k_max < asked_max:
         reasons = (
             f"K was compared up to {k_max} only: just {k_max + 1} customers have "
             f"different purchase patterns.",
@@ -432,15 +476,15 @@ def select_k(
         gap=gap,
         gap_rule=gap_rule,
         metric=metric,
-        silhouette_sample_size=None if sil_rows is None else int(sil_rows.size),
-        gap_sample_size=None if gap_rows is None else int(gap_rows.size),
+        silhouette_sample_size=silhouette_sample_size,
+        gap_sample_size=gap_sample_size,
         labels=labels,
         recommended_k=recommended,
         reasons=reasons,
         structure=structure,
         verdict=_verdict(test, recommended, exploratory_k, fit_picks, k_range, structure),
         stability=stability,
-        n_init=fit_n_init,
+        n_init=n_init,
         structure_test=test,
         beyond_chance=test.beyond_chance,
         exploratory_k=exploratory_k,

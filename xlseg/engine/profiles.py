@@ -181,7 +181,43 @@ def profile_segments(X, labels: np.ndarray, offers: pd.DataFrame, *, top_n: int 
     counts = counts.toarray() if sp.issparse(counts) else np.asarray(counts)
     sizes = np.asarray(membership.sum(axis=1)).ravel()
     all_counts = np.asarray(X.sum(axis=0)).ravel()
-    n = labels.size
+    return profile_counts(segments, counts, sizes, all_counts, offers, top_n=top_n)
+
+
+def profile_counts(
+    segments: np.ndarray,
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    all_counts: np.ndarray,
+    offers: pd.DataFrame,
+    *,
+    top_n: int = 5,
+) -> Profiles:
+    """`profile_segments` from its aggregates, for a backend that computes them elsewhere.
+
+    The Spark backend (`xlseg.spark`) counts take-ups by distributed
+    aggregation and collects only these arrays, so the names, lifts and
+    tables come from the same code as the local engine's.
+
+    Parameters
+    ----------
+    segments : array of int, shape (n_segments,)
+        Segment labels in report order (0-based; -1 noise, last).
+    counts : array, shape (n_segments, n_offers)
+        Take-ups of each offer in each segment.
+    sizes : array, shape (n_segments,)
+        Customers per segment.
+    all_counts : array, shape (n_offers,)
+        Take-ups of each offer over all customers.
+    offers : DataFrame
+        The offers table (see `profile_segments`).
+    top_n : int
+        Offers listed per segment.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    sizes = np.asarray(sizes, dtype=np.float64)
+    all_counts = np.asarray(all_counts, dtype=np.float64)
+    n = int(sizes.sum())
 
     with np.errstate(divide="ignore", invalid="ignore"):
         take_up = counts / sizes[:, None]

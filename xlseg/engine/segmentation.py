@@ -215,7 +215,54 @@ def segment(
         offers_source=offers_source,
         transactions_source=transactions_source,
     )
-    matrix = build_matrix(inputs)
+    return segment_matrix(
+        inputs,
+        build_matrix(inputs),
+        k=k,
+        k_min=k_min,
+        k_max=k_max,
+        method=method,
+        metric=metric,
+        seed=seed,
+        n_init=n_init,
+        gap_refs=gap_refs,
+        gap_reference=gap_reference,
+        gap_rule=gap_rule,
+        stability_seeds=stability_seeds,
+        silhouette_sample_size=silhouette_sample_size,
+        method_params=method_params,
+        bootstrap_resamples=bootstrap_resamples,
+        progress=progress,
+    )
+
+
+def segment_matrix(
+    inputs: SegmentationInput,
+    matrix: CustomerOfferMatrix,
+    *,
+    k: int | str = "auto",
+    k_min: int = 2,
+    k_max: int = 10,
+    method: str = "kmeans",
+    metric: str = "euclidean",
+    seed: int = 0,
+    n_init: int = 10,
+    gap_refs: int = 100,
+    gap_reference: str = "pca",
+    gap_rule: str = "Tibs2001SEmax",
+    stability_seeds: int = 5,
+    silhouette_sample_size: int | None = None,
+    method_params: Mapping[str, object] | None = None,
+    bootstrap_resamples: int = DEFAULT_RESAMPLES,
+    progress: Progress | None = None,
+) -> SegmentationResult:
+    """Segment an already built matrix: `segment` after its tables are read.
+
+    Readers that stream millions of transactions from files straight into the
+    sparse matrix (`xlseg.files`) start here, so they never hold a frame of
+    every row; ``inputs`` then carries the offers and notes, and its
+    transactions frame may be empty. The parameters are `segment`'s.
+    """
     x = matrix.values
     if isinstance(k, str) and k.strip().lower() == "auto":
         k = "auto"

@@ -44,6 +44,7 @@ __all__ = [
     "load_tables",
     "normalise_customer",
     "normalise_offer_id",
+    "read_offers_table",
 ]
 
 #: Headers recognised as the offer id column, best first. Matching ignores
@@ -1050,3 +1051,22 @@ def _duplicates_note(
         f"{len(at)} repeated (customer, offer) pair(s) in {place} were counted once: "
         f"{_listing(examples, len(at))}."
     )
+
+
+def read_offers_table(
+    offers: pd.DataFrame, *, offer_column: str | None = None, source: TableSource | None = None
+) -> pd.DataFrame:
+    """The offers table alone, validated as `load_tables` validates it.
+
+    For readers that stream the transactions themselves (files of millions of
+    rows, `xlseg.files`) but must check the offers with the same header
+    matching, id normalisation and messages as a workbook's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the normalised offer id (name ``"Offer"``), the attribute
+        columns as given.
+    """
+    _check_frame(offers, "offers")
+    return _read_offers(offers, offer_column, source or TableSource("offers"))

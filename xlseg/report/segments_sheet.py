@@ -29,6 +29,14 @@ proportion to the segment's size.
 
 NOISE_COLOUR = "#B0B0B0"
 
+CUSTOMER_ROW_LIMIT = 1_000_000
+"""Most customer rows the sheet holds (Excel's sheets end at row 1,048,576).
+
+Above it each segment keeps its first rows in proportion to its size, and a
+note says where every customer's segment is: the labels file (``--labels``)
+or ``result.customers`` from Python.
+"""
+
 
 def segments_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
     """``xlseg Segments``: customers sorted by segment (noise last), the PCA map beside them.
@@ -40,6 +48,11 @@ def segments_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
     noise = segment_numbers.isna().to_numpy()
     key = np.where(noise, np.iinfo(np.int64).max, segment_numbers.fillna(0).astype("int64"))
     ordered = customers.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+    key = np.sort(key, kind="stable")
+    total = len(ordered)
+    if total > CUSTOMER_ROW_LIMIT:
+        shown_rows = _rows_in_proportion(key, CUSTOMER_ROW_LIMIT)
+        ordered, key = ordered.iloc[shown_rows].reset_index(drop=True), key[shown_rows]
 
     explained = result.pca.explained_variance_ratio
     stack = Stack.headed(
@@ -51,6 +64,16 @@ def segments_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
             "of the variance); the map shows who is near whom, not the clustering itself.",
         ],
     )
+    if total > len(ordered):
+        stack.text(
+            [
+                f"This sheet shows {len(ordered):,} of the {total:,} customers, each segment "
+                "in proportion to its size: a sheet holds at most 1,048,576 rows. Every "
+                "customer's segment is in the labels file (xlseg run --labels FILE) and, "
+                "from Python, in result.customers."
+            ],
+            "note",
+        )
     stack.text(["Segments"], "heading")
     stack.table("xlseg_Segment_quality", quality_table(result), number_formats=QUALITY_FORMATS)
     stack.text([QUALITY_NOTE], "note")
@@ -121,3 +144,12 @@ def pca_chart(
     if n > PCA_CHART_POINTS:
         title += f" ({PCA_CHART_POINTS:,} of {n:,} customers shown)"
     return ChartBlock(anchor, "scatter", title, "PCA x", "PCA y", tuple(series), size=size)
+
+
+def _rows_in_proportion(key: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the first rows of each run of equal ``key``, ``limit`` in all."""
+    bounds = np.flatnonzero(np.diff(key)) + 1
+    starts = np.concatenate(([0], bounds))
+    sizes = np.diff(np.concatenate((starts, [key.size])))
+    keep = np.maximum(1, np.floor(sizes * limit / key.size)).astype(np.int64)
+    return np.concatenate([np.arange(a, a + k) for a, k in zip(starts, keep, strict=True)])
