@@ -9,6 +9,8 @@ from planted import SUITE, make_planted
 from sklearn.metrics import pairwise_distances, silhouette_score
 
 from xlseg.engine.structure_test import (
+    RESAMPLES,
+    SEED_FITS,
     TABLE_COLUMNS,
     pick_by_rule,
     silhouettes_from_distances,
@@ -53,7 +55,9 @@ def test_planted_structure_is_beyond_chance_and_nulls_score_lower():
         (rows.iloc[1]["Silhouette"] - null.mean()) / null.std(ddof=1)
     )
     assert set(test.picks()) == {3}
-    assert test.fit_kinds.count("seed") == 5 and test.fit_kinds.count("resample") == 5
+    assert (
+        test.fit_kinds.count("seed") == SEED_FITS and test.fit_kinds.count("resample") == RESAMPLES
+    )
 
 
 @pytest.mark.parametrize("name", ["300x32 none equal", "300x32 none varied"])
