@@ -105,6 +105,8 @@ def test_summary_comes_first_with_one_row_per_segment(report, result) -> None:
     assert {r["Quality"] for r in rows} <= {"well separated", "loose", "not reliable"}
     pinot = next(r for r in rows if "Pinot Noir" in r["Name"])
     assert "Varietal Pinot Noir" in pinot["Characteristic attributes"]
+    # September is explained by Pinot Noir (one of the two September offers is one).
+    assert "September" not in pinot["Characteristic attributes"]
 
 
 def test_summary_lines_say_how_many_how_firm_and_which_segments_are_loose(result) -> None:

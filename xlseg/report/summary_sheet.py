@@ -94,7 +94,10 @@ def _offers_text(top: pd.DataFrame) -> str:
 
 
 def _attributes_text(lifts: pd.DataFrame) -> str:
-    strongest = lifts[lifts["Lift"] > 1].sort_values("Lift", ascending=False)
+    # A value explained by a stronger one (September offers in a Pinot Noir
+    # segment, where a September offer is Pinot Noir) says nothing of its own.
+    explained = lifts["Explained by"].notna() & (lifts["Explained by"] != "")
+    strongest = lifts[(lifts["Lift"] > 1) & ~explained].sort_values("Lift", ascending=False)
     parts = []
     for row in strongest.head(CHARACTERISTIC_COUNT).to_dict("records"):
         if row["Kind"] == "category":
