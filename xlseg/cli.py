@@ -215,7 +215,7 @@ def _run_files(args: argparse.Namespace, bars: ProgressBars) -> int:
 
 
 def _print_labels(args: argparse.Namespace) -> None:
-    if args.labels is not None and not args.json:
+    if args.labels is not None and not args.json and not args.quiet:
         print(f"  labels of every customer: {args.labels}")
 
 

@@ -15,7 +15,7 @@ def test_customer_rows_are_capped_in_proportion_with_a_note(wine_path, monkeypat
     result = segment(wine.offers, wine.transactions, k=4, gap_refs=10, stability_seeds=1)
     monkeypatch.setattr(segments_sheet, "CUSTOMER_ROW_LIMIT", 40)
     spec = segments_sheet.segments_sheet(result, "Settings: test")
-    (table,) = [b for b in spec.blocks if isinstance(b, TableBlock)]
+    (table,) = [b for b in spec.blocks if isinstance(b, TableBlock) and b.name == "xlseg_Customers"]
     sizes = Counter(result.customers["Segment"])
     shown = Counter(row[1] for row in table.rows)
     assert 36 <= len(table.rows) <= 40

@@ -1069,4 +1069,7 @@ def read_offers_table(
         columns as given.
     """
     _check_frame(offers, "offers")
-    return _read_offers(offers, offer_column, source or TableSource("offers"))
+    problems, notes = _Problems(), []
+    table = _read_offers(offers, offer_column, source or TableSource("offers"), problems, notes)
+    problems.raise_if_any()
+    return table

@@ -115,10 +115,11 @@ def segment_on_spark(
     metric: str = "euclidean",
     seed: int = 0,
     gap_refs: int = 100,
-    gap_reference: str = "uniform",
+    gap_reference: str = "pca",
     n_init: int = 10,
     gap_rule: str = "Tibs2001SEmax",
     stability_seeds: int = 5,
+    bootstrap_resamples: int = 0,
 ) -> tuple[SegmentationResult, dict[str, float]]:
     """Segment the transactions on Spark; the result is shaped as the local engine's.
 
@@ -139,6 +140,10 @@ def segment_on_spark(
     k, k_min, k_max, method, metric, seed, gap_refs, gap_reference, n_init, gap_rule,
     stability_seeds
         As for `xlseg.engine.segmentation.segment`.
+    bootstrap_resamples : int
+        Accepted so that the command's settings pass through; the bootstrap
+        stability of segments is not computed on Spark (the result's
+        ``segment_stability`` is None and the flags rest on silhouettes).
 
     Returns
     -------
