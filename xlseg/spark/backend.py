@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xlseg.engine.diagnostics import diagnose
 from xlseg.engine.gap import gap_statistic
 from xlseg.engine.kselect import (
     COLUMNS,
@@ -53,6 +54,7 @@ from xlseg.engine.matrix import CustomerOfferMatrix
 from xlseg.engine.methods import FIT_SAMPLE_SIZE, Clustering, _renumber, cluster, compare_methods
 from xlseg.engine.pca_map import PcaMap
 from xlseg.engine.profiles import profile_counts
+from xlseg.engine.segment_quality import assess_segments, with_quality_names
 from xlseg.engine.segmentation import (
     SELF_SIZING_METHODS,
     SegmentationResult,
@@ -286,7 +288,11 @@ def segment_on_spark(
         silhouette_samples=silhouettes,
         centres=counts / np.maximum(sizes, 1)[:, None],
         distance_to_centre=collected["distance"].to_numpy(dtype=float),
+        diagnostics=diagnose(numbers),
     )
+    # Flags from the sampled silhouettes: there is no bootstrap on Spark.
+    quality = assess_segments(numbers, silhouettes)
+    profiles = with_quality_names(profiles, quality)
     pca = _pca(vectors, customers_index, mean)
     lap("profiles and PCA")
 
@@ -321,6 +327,7 @@ def segment_on_spark(
         comparison=comparison,
         pca=pca,
         notes=tuple(notes),
+        segment_quality=quality,
         parameters={
             "engine": "spark",
             "k": k,
@@ -757,6 +764,7 @@ def _comparison(vectors, x_sample, k: int, seed: int, metric: str, labels, custo
         ),
     ):
         sizes = np.bincount(found)
+        checks = diagnose(found)
         rows.append(
             {
                 "Method": title,
@@ -765,6 +773,11 @@ def _comparison(vectors, x_sample, k: int, seed: int, metric: str, labels, custo
                 "Noise": 0,
                 "Silhouette": sil,
                 "Adjusted Rand vs k-means": ari,
+                "Largest share": checks.largest_share,
+                "Clusters of 1-2": checks.tiny_clusters,
+                "Noise share": checks.noise_share,
+                "Degenerate": checks.degenerate,
+                "Diagnosis": checks.reason or None,
             }
         )
     spark_rows = pd.DataFrame(rows, columns=table.columns)
