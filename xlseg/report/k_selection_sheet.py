@@ -147,83 +147,52 @@ def k_selection_sheet(result: SegmentationResult, settings: str) -> SheetSpec:
         i = k_values.index(k)
         return (i, i + 1)
 
-    elbow = [Series("SSE", table.name, "K", "SSE", colour="#1F77B4")]
-    if (knee := row_of(selection.knee)) is not None:
-        elbow.append(
-            Series(
-                f"Knee (K = {selection.knee})",
-                table.name,
+    def k_chart(title: str, line: Series, label: str, k: object) -> None:
+        """A curve over K, with K = ``k`` highlighted where the curve has a value there."""
+        series = [line]
+        if (row := row_of(k)) is not None and _finite(selection.table[line.y_column].iloc[row[0]]):
+            series.append(
+                Series(
+                    label,
+                    table.name,
+                    "K",
+                    line.y_column,
+                    marker_only=True,
+                    rows=row,
+                    colour="#D62728",
+                )
+            )
+        charts.add(
+            ChartBlock(
+                (charts.row, charts.col),
+                "scatter",
+                title,
                 "K",
-                "SSE",
-                marker_only=True,
-                rows=knee,
-                colour="#D62728",
+                line.y_column,
+                tuple(series),
+                x_range=x_range,
             )
         )
-    charts.add(
-        ChartBlock(
-            (charts.row, charts.col),
-            "scatter",
-            "Elbow: within-segment sum of squares",
-            "K",
-            "SSE",
-            tuple(elbow),
-            x_range=x_range,
-        )
+
+    k_chart(
+        "Elbow: within-segment sum of squares",
+        Series("SSE", table.name, "K", "SSE", colour="#1F77B4"),
+        f"Knee (K = {selection.knee})",
+        selection.knee,
     )
-    silhouette = [Series("Mean silhouette", table.name, "K", "Silhouette", colour="#2CA02C")]
-    if (k_row := row_of(result.k)) is not None and _finite(
-        selection.table["Silhouette"].iloc[k_row[0]]
-    ):
-        silhouette.append(
-            Series(
-                f"K used (K = {result.k})",
-                table.name,
-                "K",
-                "Silhouette",
-                marker_only=True,
-                rows=k_row,
-                colour="#D62728",
-            )
-        )
-    charts.add(
-        ChartBlock(
-            (charts.row, charts.col),
-            "scatter",
-            "Mean silhouette by K",
-            "K",
-            "Silhouette",
-            tuple(silhouette),
-            x_range=x_range,
-        )
+    k_chart(
+        "Mean silhouette by K",
+        Series("Mean silhouette", table.name, "K", "Silhouette", colour="#2CA02C"),
+        f"K used (K = {result.k})",
+        result.k,
     )
-    gap_series = [
-        Series("Gap (bars: s_k)", table.name, "K", "Gap", error_column="s_k", colour="#9467BD")
-    ]
     rule = result.parameters.get("gap_rule")
     pick = gap.picks.get(rule) if isinstance(rule, str) else None
-    if (pick_row := row_of(pick)) is not None:
-        gap_series.append(
-            Series(
-                f"{rule} pick (K = {pick})",
-                table.name,
-                "K",
-                "Gap",
-                marker_only=True,
-                rows=pick_row,
-                colour="#D62728",
-            )
-        )
-    charts.add(
-        ChartBlock(
-            (charts.row, charts.col),
-            "scatter",
-            "Gap statistic with s_k error bars",
-            "K",
-            "Gap",
-            tuple(gap_series),
-            x_range=x_range,
-        )
+    k_chart(
+        "Gap statistic with s_k error bars",
+        Series("Gap (bars: s_k)", table.name, "K", "Gap", error_column="s_k", colour="#9467BD"),
+        f"{rule} pick (K = {pick})",
+        pick,
     )
     return SheetSpec(
         SHEET_PREFIX + "K selection", tuple(stack.blocks + charts.blocks), tab_colour="#ED7D31"
