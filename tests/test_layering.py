@@ -37,7 +37,15 @@ LAYERS = {
 }
 """Rank of each package or top-level module; a module imports only ranks <= its own."""
 
-HEAVY = ("numba", "matplotlib", "kneed", "sklearn.cluster", "scipy.signal", "openpyxl")
+HEAVY = (
+    "numba",
+    "matplotlib",
+    "kneed",
+    "sklearn",
+    "scipy.signal",
+    "scipy.stats",
+    "openpyxl",
+)
 """Libraries that cost a large part of a second or more to import."""
 
 

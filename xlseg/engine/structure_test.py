@@ -41,11 +41,11 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.stats import norm
 
 from xlseg.engine.gap import max_se
 from xlseg.engine.null_models import NULL_MODELS, null_matrices
@@ -454,7 +454,7 @@ def structure_test(
     silhouette = seed_sil.mean(axis=0)
     log_w = seed_log_w.mean(axis=0)
     n_tested = k_max - k_min + 1
-    z_critical = float(norm.ppf(1 - alpha / n_tested))
+    z_critical = NormalDist().inv_cdf(1 - alpha / n_tested)
     sil_mean, sil_sd, sil_z, sil_p = _null_stats(silhouette, null_sil, larger_is_better=True)
     w_mean, w_sd, w_z, w_p = _null_stats(log_w, null_log_w, larger_is_better=False)
     ks = np.arange(1, k_max + 1)
