@@ -48,12 +48,25 @@ def test_wine_result_holds_every_part(wine_result, wine_tables):
     np.testing.assert_allclose(result.pca.explained_variance_ratio[:2], [0.1439, 0.1080], atol=5e-5)
 
 
-def test_fixed_k_labels_are_scikit_learns_kmeans(wine_result):
-    # The engine's own (sparse) matrix: scikit-learn's sparse and dense paths can end
-    # in different local optima on some CPUs' BLAS kernels.
+def test_kmeans_segments_are_the_k_selections_fit_and_never_worse_than_scikit_learns(
+    wine_result,
+):
+    # The chosen K's segments are the K selection's fit (the SSE in its table), not a
+    # second fit; with its starts and Hartigan's refinement that fit is at least as good
+    # as scikit-learn's k-means from 10 starts.
     x = wine_result.matrix.values
-    reference = KMeans(n_clusters=4, n_init=10, random_state=0).fit(x).labels_
-    assert adjusted_rand_score(reference, wine_result.clustering.labels) == pytest.approx(1.0)
+    k = wine_result.k
+    chosen = wine_result.clustering.labels
+    fitted = wine_result.k_selection.labels[k]
+    assert adjusted_rand_score(fitted, chosen) == pytest.approx(1.0)
+    sse = sum(
+        float(((x[chosen == s].toarray() - x[chosen == s].mean(axis=0).A) ** 2).sum())
+        for s in range(k)
+    )
+    table = wine_result.k_selection.table.set_index("K")
+    assert sse == pytest.approx(table.loc[k, "SSE"], rel=1e-9)
+    reference = KMeans(n_clusters=k, n_init=10, random_state=0).fit(x)
+    assert sse <= reference.inertia_ * (1 + 1e-9)
 
 
 def test_customer_names_follow_the_profiles(wine_result):

@@ -17,7 +17,7 @@ import pandas as pd
 
 from xlseg.engine.kselect import KSelection, select_k
 from xlseg.engine.matrix import CustomerOfferMatrix, build_matrix, distinct_rows
-from xlseg.engine.methods import Clustering, cluster, compare_methods
+from xlseg.engine.methods import Clustering, cluster, compare_methods, kmeans_from_fit
 from xlseg.engine.pca_map import PcaMap, pca_map
 from xlseg.engine.profiles import Profiles, profile_segments
 from xlseg.engine.segment_quality import SegmentQuality, assess_segments, with_quality_names
@@ -289,16 +289,21 @@ def segment_matrix(
     # Affinity propagation aims its preference at the K range.
     k_range = (selection.k_min, selection.k_max)
     n_clusters = None if method in SELF_SIZING_METHODS else chosen_k
-    chosen = cluster(
-        x,
-        method,
-        n_clusters=n_clusters,
-        seed=seed,
-        metric=metric,
-        n_init=n_init,
-        k_range=k_range,
-        **extra,
-    )
+    if method == "kmeans" and chosen_k in selection.labels and not extra:
+        chosen = kmeans_from_fit(
+            x, selection.labels[chosen_k], n_init=selection.n_init, seed=seed, metric=metric
+        )
+    else:
+        chosen = cluster(
+            x,
+            method,
+            n_clusters=n_clusters,
+            seed=seed,
+            metric=metric,
+            n_init=n_init,
+            k_range=k_range,
+            **extra,
+        )
     used_k = chosen.n_clusters if n_clusters is None else chosen_k
     k_stability, stability = _bootstrap(
         x, selection, chosen, method, n_clusters, seed, metric, bootstrap_resamples, extra, progress

@@ -207,7 +207,7 @@ def segment_on_spark(
     gap_kwargs = {
         "n_refs": min(gap_refs, LARGE_GAP_REFS) if large else gap_refs,
         "reference": gap_reference,
-        "n_init": n_init,
+        "n_init": starts,
         "algorithm": "lloyd" if large else "hartigan",
     }
     gap = gap_statistic(x_gap, k_max, seed=seed, **gap_kwargs)
