@@ -413,3 +413,18 @@ def test_comparison_on_few_customers():
     for method in ("kmeans", "spectral", "agglomerative"):
         np.testing.assert_array_equal(results[method].labels, expected)
     assert list(table["Clusters"][:1]) == [2]
+
+
+def test_sparse_nearest_row_search_chooses_as_the_dense_one():
+    # The large-data assignment of 0/1 rows works on the sparse product only; with
+    # many ties (repeated rows, rows sharing no offer) it must pick the dense argmin.
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        a = sp.random(int(rng.integers(1, 50)), 25, density=0.03, random_state=rng, format="csr")
+        b = sp.random(int(rng.integers(1, 30)), 25, density=0.04, random_state=rng, format="csr")
+        b = sp.csr_matrix(b.toarray()[np.repeat(np.arange(b.shape[0]), 2)])
+        a.data[:], b.data[:] = 1.0, 1.0
+        dense = np.sqrt(((a.toarray()[:, None, :] - b.toarray()[None, :, :]) ** 2).sum(axis=2))
+        nearest, distance = methods._nearest(a, b, "euclidean")
+        np.testing.assert_array_equal(nearest, np.argmin(dense, axis=1))
+        np.testing.assert_allclose(distance, dense.min(axis=1), atol=1e-12)

@@ -30,7 +30,8 @@ thousands of customers. Affinity propagation, spectral clustering,
 agglomerative clustering and DBSCAN compare customers pairwise (time or memory
 grows with the square of the number of customers), so above
 :data:`FIT_SAMPLE_SIZE` customers they are fitted on a seeded random sample of
-that many customers and every other customer joins the segment whose centre
+that many customers (affinity propagation, fitted repeatedly by its preference
+search, on :data:`AFFINITY_SAMPLE_SIZE`) and every other customer joins the segment whose centre
 (member mean) is nearest in Euclidean distance; for DBSCAN the others join the
 segment of their nearest core customer if it lies within ``eps`` (the rule
 DBSCAN itself applies to border customers) and are noise otherwise. Likewise
@@ -83,6 +84,10 @@ LINKAGES = ("ward", "average", "complete", "single")
 
 #: Above this many customers the pairwise methods are fitted on a seeded sample.
 FIT_SAMPLE_SIZE = 2000
+#: Affinity propagation passes n x n messages for up to a few hundred iterations,
+#: and its preference search fits it up to AFFINITY_MAX_FITS times (2,000
+#: customers: about 1.7 s a fit here), so it is fitted on a smaller sample.
+AFFINITY_SAMPLE_SIZE = 1000
 #: Above this many customers the silhouette is computed on a seeded sample.
 SILHOUETTE_SAMPLE_SIZE = 5000
 #: Spectral clustering is given the dense matrix up to this many cells (80 MB of
@@ -301,8 +306,9 @@ def cluster(
     params: dict[str, object] = {}
     fit_rows = None
     problems: list[str] = []
-    if method != "kmeans" and n > FIT_SAMPLE_SIZE:
-        fit_rows = _sample_rows(n, FIT_SAMPLE_SIZE, seed)
+    sample_size = min(FIT_SAMPLE_SIZE, AFFINITY_SAMPLE_SIZE if method == "affinity" else n)
+    if method != "kmeans" and n > sample_size:
+        fit_rows = _sample_rows(n, sample_size, seed)
     X_fit = X if fit_rows is None else X[fit_rows]
     core = None
 
@@ -366,7 +372,7 @@ def cluster(
     if fit_rows is not None:
         raw = _extend_labels(X, fit_rows, raw, core, params.get("eps"), metric)
         params["fitted_on"] = (
-            f"a seeded random sample of {FIT_SAMPLE_SIZE:,} of {n:,} customers (seed {seed}); "
+            f"a seeded random sample of {fit_rows.size:,} of {n:,} customers (seed {seed}); "
             "the others joined the nearest segment"
         )
     return _clustering(X, method, raw, params, problems, metric, seed, n_clusters)
@@ -804,14 +810,16 @@ def _extend_labels(X, fit_rows, raw, core, eps, metric) -> np.ndarray:
     its noise stays noise in the sample, the others join the nearest centre).
     """
     n = X.shape[0]
-    rest = np.setdiff1d(np.arange(n), fit_rows)
+    outside = np.ones(n, dtype=bool)
+    outside[fit_rows] = False
+    rest = np.flatnonzero(outside)
     labels = np.full(n, -1, dtype=np.intp)
     labels[fit_rows] = raw
     if core is not None:
         if core.size == 0:
             return labels
         cores = _operand(X[fit_rows[core]])
-        for block in _blocks(rest, max(cores.shape)):
+        for block in _blocks(rest, _block_width(X, cores)):
             nearest, distance = _nearest(X[block], cores, metric)
             joined = distance <= eps
             labels[block[joined]] = raw[core[nearest[joined]]]
@@ -819,7 +827,7 @@ def _extend_labels(X, fit_rows, raw, core, eps, metric) -> np.ndarray:
     if raw.max() < 0:  # HDBSCAN found only noise: everyone stays noise
         return labels
     centres = _centres(X[fit_rows], raw, int(raw.max()) + 1)
-    for block in _blocks(rest, max(centres.shape)):
+    for block in _blocks(rest, _block_width(X, centres)):
         labels[block] = _nearest(X[block], centres, "euclidean")[0]
     return labels
 
@@ -885,7 +893,9 @@ def _silhouette(X, labels, metric, seed, params) -> tuple[float, np.ndarray]:
     per_customer = np.full(labels.shape, np.nan)
     rows = np.flatnonzero(labels >= 0)
     if rows.size > SILHOUETTE_SAMPLE_SIZE:
-        rows = np.intersect1d(rows, _sample_rows(labels.size, SILHOUETTE_SAMPLE_SIZE, seed))
+        sampled = np.zeros(labels.size, dtype=bool)
+        sampled[_sample_rows(labels.size, SILHOUETTE_SAMPLE_SIZE, seed)] = True
+        rows = rows[sampled[rows]]
         params["silhouette_on"] = (
             f"a seeded random sample of {SILHOUETTE_SAMPLE_SIZE:,} of {labels.size:,} customers "
             f"(seed {seed})"
@@ -975,9 +985,13 @@ def _operand(X):
     fraction of the dense products' work (and need no densified copy), while
     a well-filled matrix multiplies faster densely, with BLAS.
     """
-    if sp.issparse(X) and X.nnz <= SPARSE_PRODUCTS_UP_TO * X.shape[0] * X.shape[1]:
+    if _sparsely_filled(X):
         return sp.csr_matrix(X, dtype=np.float64)
     return np.asarray(_dense(X), dtype=np.float64)
+
+
+def _sparsely_filled(X) -> bool:
+    return sp.issparse(X) and X.nnz <= SPARSE_PRODUCTS_UP_TO * X.shape[0] * X.shape[1]
 
 
 def _products(A, B) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1035,6 +1049,8 @@ def _nearest(A, B, metric: str) -> tuple[np.ndarray, np.ndarray]:
     large blocks of the large-data assignment.
     """
     if metric == "euclidean" or (metric == "manhattan" and _is_binary(A) and _is_binary(B)):
+        if _sparsely_filled(A) and _sparsely_filled(B) and _is_binary(A) and _is_binary(B):
+            return _nearest_binary(A, B, metric)
         dots, a, b = _products(A, B)
         partial = b[None, :] - 2.0 * dots
         nearest = np.argmin(partial, axis=1)
@@ -1043,6 +1059,47 @@ def _nearest(A, B, metric: str) -> tuple[np.ndarray, np.ndarray]:
     distances = _distances(A, B, metric)
     nearest = np.argmin(distances, axis=1)
     return nearest, distances[np.arange(nearest.size), nearest]
+
+
+def _nearest_binary(A, B, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_nearest` of sparse 0/1 rows without a dense distance block.
+
+    ``|b|^2 - 2 a.b`` orders the rows of ``B`` for a row ``a``; a row of ``B``
+    sharing no offer with ``a`` scores ``|b|^2``, so the nearest is either
+    among the rows sharing an offer (the entries of the sparse product) or
+    the first row of ``B`` with the smallest ``|b|^2``. Integers throughout,
+    so the choice, ties to the lowest index included, is the dense one's.
+    """
+    A, B = _operand(A), _operand(B)
+    shared = sp.csr_matrix(A @ B.T)
+    b = _row_squares(B)
+    a = _row_squares(A)
+    fallback = int(np.argmin(b))
+    nearest = np.full(A.shape[0], fallback, dtype=np.intp)
+    best = np.full(A.shape[0], b[fallback])
+    counts = np.diff(shared.indptr)
+    rows = np.flatnonzero(counts)
+    if rows.size:
+        score = b[shared.indices] - 2.0 * shared.data
+        starts = shared.indptr[rows]
+        low = np.minimum.reduceat(score, starts)
+        at_low = score == np.repeat(low, counts[rows])
+        first = np.minimum.reduceat(np.where(at_low, shared.indices, B.shape[0]), starts)
+        better = (low < best[rows]) | ((low == best[rows]) & (first < fallback))
+        nearest[rows[better]] = first[better]
+        best[rows[better]] = low[better]
+    squared = np.maximum(a + best, 0.0)
+    return nearest, (np.sqrt(squared) if metric == "euclidean" else squared)
+
+
+def _block_width(X, B) -> int:
+    """The ``width`` of :func:`_blocks` for rows of ``X`` compared with the rows of ``B``.
+
+    Sparse rows are multiplied as they are (:func:`_operand`), so a block
+    holds only its distances to ``B``; dense rows are a block x offers array too.
+    """
+    compared = B.shape[0]
+    return compared if _sparsely_filled(X) else max(compared, X.shape[1])
 
 
 def _blocks(rows: np.ndarray, width: int):
