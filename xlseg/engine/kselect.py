@@ -45,6 +45,7 @@ from xlseg.engine.structure_test import (
     SEED_FITS,
     StructureTest,
     pick_by_rule,
+    silhouettes_from_distances,
     structure_test,
 )
 from xlseg.errors import XlsegError
@@ -582,19 +583,22 @@ def _silhouettes(
     rows: np.ndarray | None,
     report: Callable[[str, int, int], None],
 ) -> np.ndarray:
-    """Mean silhouette per K, from one distance matrix shared by all K."""
-    from sklearn.metrics import pairwise_distances, silhouette_score
+    """Mean silhouette per K, from one distance matrix and one product shared by all K.
+
+    :func:`xlseg.engine.structure_test.silhouettes_from_distances` scores every
+    labelling with one matrix product (scikit-learn's definition; checked
+    against ``silhouette_score`` in the tests), instead of a pass over the
+    distances per K.
+    """
+    from sklearn.metrics import pairwise_distances
 
     sample = X if rows is None else X[rows]
     if metric == "jaccard":  # scikit-learn's Jaccard wants booleans
         sample = (sample.toarray() if sp.issparse(sample) else np.asarray(sample)) != 0
     distances = pairwise_distances(sample, metric=metric)
-    values = np.full(len(ks), np.nan)
-    for i, k in enumerate(ks):
-        chosen = labels[k] if rows is None else labels[k][rows]
-        if 2 <= np.unique(chosen).size <= chosen.size - 1:
-            values[i] = silhouette_score(distances, chosen, metric="precomputed")
-        report("silhouette", i + 1, len(ks))
+    chosen = [labels[k] if rows is None else labels[k][rows] for k in ks]
+    values = silhouettes_from_distances(distances, chosen)
+    report("silhouette", len(ks), len(ks))
     return values
 
 
