@@ -283,3 +283,29 @@ def test_no_structure_still_analyses_an_exploratory_k_and_says_so():
     assert "EXPLORATORY" in text and "No structure beyond chance" in text
     names = {b.name for b in sheet.blocks if isinstance(b, TableBlock)}
     assert {"xlseg_Structure_test", "xlseg_K_per_fit"} <= names
+
+
+def test_large_data_fits_start_on_a_sample_and_label_everyone(monkeypatch):
+    # Above LARGE_FROM customers the k-means starts run on a sample; the refinement
+    # on everyone must give every customer a label, an SSE that is the labels' own,
+    # and on planted segments the planted partition.
+    from planted import PlantedSpec
+
+    from xlseg.engine import kselect
+
+    planted = make_planted(PlantedSpec("large", 600, 40, 4), seed=5)
+    X = sp.csr_matrix(planted.X)
+    monkeypatch.setattr(kselect, "LARGE_FROM", 150)
+    labels, sse, starts = kselect._fit_data(X, [1, 2, 4, 6], 3, 0, lambda *a: None)
+    assert starts == 3
+    dense = planted.X
+    for k, value in zip([1, 2, 4, 6], sse, strict=True):
+        assert labels[k].shape == (600,)
+        own = sum(
+            ((dense[labels[k] == c] - dense[labels[k] == c].mean(axis=0)) ** 2).sum()
+            for c in np.unique(labels[k])
+        )
+        assert value == pytest.approx(own, rel=1e-9)
+        full = KMeans(n_clusters=k, n_init=3, random_state=0).fit(X).inertia_
+        assert value <= full * 1.01
+    assert adjusted_rand_score(planted.labels, labels[4]) == pytest.approx(1.0)
