@@ -589,11 +589,16 @@ def _write_compressed(out: zipfile.ZipFile, entry: zipfile.ZipInfo, data: bytes)
 
     :mod:`zipfile` has no public call for this. The steps are those of its
     own ``ZipFile.mkdir`` (local header where the entries end, the entry
-    listed for the central directory), with the data after the header;
-    `tests/workbook/test_insert.py` reads every copied entry back.
+    listed for the central directory), with the data after the header and
+    the defaults of ``ZipFile.open(..., "w")``, so that the bytes are those
+    `zipfile` would write; `tests/workbook/test_insert.py` reads every
+    copied entry back.
     """
     entry.compress_size = len(data)
-    zip64 = max(entry.file_size, entry.compress_size) > zipfile.ZIP64_LIMIT
+    # zipfile's own rule for a local header with zip64 sizes
+    zip64 = max(entry.file_size * 1.05, entry.compress_size) > zipfile.ZIP64_LIMIT
+    if not entry.external_attr:
+        entry.external_attr = 0o600 << 16  # what zipfile writes for an entry without
     out.fp.seek(out.start_dir)
     entry.header_offset = out.fp.tell()
     out._writecheck(entry)
