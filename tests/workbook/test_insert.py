@@ -451,6 +451,22 @@ def test_an_entry_of_another_compression_method_is_deflated(tmp_path: Path, sour
     assert "xl/worksheets/sheet1.xml" in result.untouched_parts
 
 
+def test_a_shared_string_the_source_does_not_define_is_refused(
+    source: bytes, wine_path: Path
+) -> None:
+    parts = _parts(source)
+    sheet = "xl/worksheets/sheet1.xml"
+    assert re.search(rb't="s"><v>\d+</v>', parts[sheet])
+    parts[sheet] = re.sub(rb't="s"><v>\d+</v>', b't="s"><v>99999</v>', parts[sheet], count=1)
+    broken = io.BytesIO()
+    with zipfile.ZipFile(broken, "w") as zf:
+        for name, content in parts.items():
+            zf.writestr(name, content)
+
+    with pytest.raises(XlsegError, match="undefined shared string 99999"):
+        insert_sheets(wine_path, broken.getvalue())
+
+
 def test_same_input_gives_same_bytes(source: bytes, wine_path: Path) -> None:
     assert insert_sheets(wine_path, source)[0] == insert_sheets(wine_path, source)[0]
 
