@@ -181,9 +181,8 @@ def _widest_shown(column: pd.Series, values: list[Value], number_format: str | N
     smallest negative or of the largest non-negative finite number (``-inf%``
     is narrower than the default width). Text columns need no formatting.
     """
-    dtype = column.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "iuf" and values:
-        numbers = column.to_numpy()
+    numbers = column.dropna().to_numpy() if column.dtype.kind in "iuf" else None
+    if numbers is not None and numbers.dtype.kind in "iuf":  # numpy or nullable ints, floats
         finite = numbers[np.isfinite(numbers)]
         negative = np.signbit(finite)
         extremes = [finite[negative].min()] if negative.any() else []
@@ -198,6 +197,8 @@ def _column_values(column: pd.Series) -> list[Value]:
     """Plain Python values of a column: NA becomes None, numpy scalars become int/float/bool."""
     as_object = column.astype(object)
     values = as_object.where(column.notna(), None).tolist()
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return values  # already Python scalars: numpy's own conversion made them
     return [plain(v) for v in values]
 
 
