@@ -467,6 +467,19 @@ def test_a_shared_string_the_source_does_not_define_is_refused(
         insert_sheets(wine_path, broken.getvalue())
 
 
+def test_a_shared_string_cell_of_another_layout_is_refused(source: bytes, wine_path: Path) -> None:
+    parts = _parts(source)
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = re.sub(rb't="s"><v>', b't="s"><f>A1</f><v>', parts[sheet], count=1)
+    odd = io.BytesIO()
+    with zipfile.ZipFile(odd, "w") as zf:
+        for name, content in parts.items():
+            zf.writestr(name, content)
+
+    with pytest.raises(XlsegError, match="shared-string cell xlseg cannot convert"):
+        insert_sheets(wine_path, odd.getvalue())
+
+
 def test_same_input_gives_same_bytes(source: bytes, wine_path: Path) -> None:
     assert insert_sheets(wine_path, source)[0] == insert_sheets(wine_path, source)[0]
 

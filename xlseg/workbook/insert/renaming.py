@@ -120,14 +120,19 @@ def _rewrite_worksheet(
     data = _map_indices(_STYLE_INDEX, data, styles.xf_map, "cell format")
     data = _map_indices(_CF_DXF, data, styles.dxf_map, "differential format")
 
-    if b't="s"' in data or b"t='s'" in data:
+    if _may_hold_shared_strings(data):
         data = _inline_shared_strings(data, strings)
-        if _ANY_SHARED_STRING_CELL.search(data):
+        if _may_hold_shared_strings(data) and _ANY_SHARED_STRING_CELL.search(data):
             raise XlsegError("the source workbook has a shared-string cell xlseg cannot convert")
     data = _select(data, selected)
     if rename is not None:
         data = _rewrite_formulas(data.decode("utf-8"), rename).encode("utf-8")
     return data
+
+
+def _may_hold_shared_strings(data: bytes) -> bool:
+    """Whether ``data`` holds the text every shared-string cell has (a fast substring search)."""
+    return b't="s"' in data or b"t='s'" in data
 
 
 def _inline_shared_strings(data: bytes, strings: list[bytes]) -> bytes:
