@@ -75,9 +75,8 @@ def render_xlsx(report: Report, *, path: Path | None = None, compress: bool = Tr
     bytes
         The .xlsx file.
     """
-    buffer = io.BytesIO()
     workbook = _Workbook(
-        buffer,
+        io.BytesIO(),  # receives an empty zip: the packager keeps the parts for `_zip`
         {
             "in_memory": True,
             "strings_to_numbers": False,
@@ -105,6 +104,7 @@ class _PartsPackager(Packager):
         self.parts: list[tuple[str, bytes]] = []
 
     def _create_package(self) -> list[object]:
+        """Make the parts and keep them; nothing is left for XlsxWriter to zip."""
         for stream, name, is_binary in super()._create_package():
             data = stream.getvalue()
             self.parts.append((name, data if is_binary else data.encode("utf-8")))
