@@ -21,7 +21,7 @@ from python_calamine import CalamineWorkbook
 import xlseg.report.matrix_sheet as matrix_sheet_module
 from xlseg.engine.segmentation import segment
 from xlseg.report.build import build_report
-from xlseg.report.layout import table_block
+from xlseg.report.layout import shown, table_block, text_width
 from xlseg.report.model import ChartBlock, PictureBlock, Report, TableBlock, TextBlock, png_size
 from xlseg.report.sheet_names import SHEET_PREFIX
 from xlseg.report.silhouette_plot import silhouette_plot_png
@@ -304,8 +304,40 @@ def test_frame_values_become_plain_python_scalars() -> None:
             "b": [np.float64(0.5), np.nan],
             "c": [True, False],
             "d": ["x", None],
+            "e": np.array([1.5, 2.0], dtype=np.float32),
+            "f": np.array([3, 4], dtype=np.uint64),
         }
     )
     block = table_block((0, 0), "xlseg_T", frame)
-    assert block.rows == ((1, 0.5, True, "x"), (None, None, False, None))
-    assert [type(v) for v in block.rows[0]] == [int, float, bool, str]
+    assert block.rows == ((1, 0.5, True, "x", 1.5, 3), (None, None, False, None, 2.0, 4))
+    assert [type(v) for v in block.rows[0]] == [int, float, bool, str, float, int]
+
+
+@pytest.mark.parametrize("code", [None, "0", "0.00", "0.0%", "0%", "#,##0", "#,##0.0"])
+def test_column_widths_fit_the_longest_value_as_shown(code: str | None) -> None:
+    # Widths are measured on a column's extremes only; they must be those of
+    # measuring every cell, whatever the signs, zeros, rounding and infinities.
+    rng = np.random.default_rng(7)
+    floats = rng.normal(0, 10.0 ** rng.integers(-4, 7, 300), 300)
+    floats[:8] = [-0.0, 0.0, -0.0004, 9.9996, -9.9996, 0.99995, np.inf, np.nan]
+    frame = pd.DataFrame(
+        {
+            "float": floats,
+            "negative zero": [-0.0, 0.0] * 150,
+            "small negative": np.r_[-0.0001, np.zeros(299)],
+            "int": rng.integers(-(10**12), 10**6, 300),
+            "unsigned": rng.integers(0, 10**9, 300).astype(np.uint64),
+            "nullable": pd.array([None, -12345, *rng.integers(0, 10**7, 298)], dtype="Int64"),
+            "nullable float": pd.array([None, 1e9, *rng.random(298)], dtype="Float64"),
+            "minus inf": np.r_[-np.inf, np.ones(299)],
+            "text": [f"customer {i:0{i % 9}d}" for i in range(300)],
+            "mixed": [None, True, 2.5, "x" * 12] * 75,
+        }
+    )
+    formats = dict.fromkeys(frame.columns, code) if code else {}
+
+    block = table_block((0, 0), "xlseg_T", frame, number_formats=formats)
+
+    for j, column in enumerate(block.columns):
+        texts = [shown(row[j], code) for row in block.rows]
+        assert block.column_widths[j] == min(60.0, text_width([column, *texts])), column

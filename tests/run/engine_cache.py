@@ -33,4 +33,4 @@ def use_cached_engine(monkeypatch: pytest.MonkeyPatch, wine_path: Path) -> None:
     result, sheets = rendered(wine_path)
     monkeypatch.setattr(workbook_run, "analyse_book", lambda *args, **kwargs: result)
     monkeypatch.setattr(workbook_run, "build_report", lambda value: value)
-    monkeypatch.setattr(workbook_run, "render_xlsx", lambda value: sheets)
+    monkeypatch.setattr(workbook_run, "render_xlsx", lambda value, **options: sheets)

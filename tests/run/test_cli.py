@@ -470,10 +470,11 @@ def cached_engine(monkeypatch):
         return _ENGINE_CACHE[key]
 
     def cached(function, name):
-        def wrapper(value):
-            key = (name, id(value))
+        def wrapper(value, **options):
+            key = (name, id(value), repr(sorted(options.items())))
             if key not in _ENGINE_CACHE:
-                _ENGINE_CACHE[key] = (value, function(value))  # keeps value alive: ids stay unique
+                # keeps value alive: ids stay unique
+                _ENGINE_CACHE[key] = (value, function(value, **options))
             return _ENGINE_CACHE[key][1]
 
         return wrapper

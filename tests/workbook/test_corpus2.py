@@ -215,7 +215,7 @@ def _run_into(monkeypatch, wine_path: Path, target: Path, output: Path, analysis
 
     result, rendered = analysis
     monkeypatch.setattr(workbook_run, "analyse_book", lambda *a, **k: result)
-    monkeypatch.setattr(workbook_run, "render_xlsx", lambda report: rendered)
+    monkeypatch.setattr(workbook_run, "render_xlsx", lambda report, **options: rendered)
     return workbook_run.run_workbook(wine_path, into=target, output=output)
 
 

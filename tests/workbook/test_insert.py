@@ -405,6 +405,81 @@ def test_replace_previous_false_keeps_earlier_output(source: bytes) -> None:
     _check_package_rules(_parts(second))
 
 
+def _stored_bytes(data: bytes) -> dict[str, tuple[int, int, bytes]]:
+    """Entry name -> (compression method, CRC-32, compressed bytes) as they are in the zip."""
+    entries = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            name_length, extra_length = struct.unpack(
+                "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+            )
+            start = info.header_offset + 30 + name_length + extra_length
+            raw = data[start : start + info.compress_size]
+            entries[info.filename] = (info.compress_type, info.CRC, raw)
+    return entries
+
+
+@pytest.mark.parametrize("name", TARGET_NAMES)
+def test_untouched_parts_keep_their_compressed_bytes(
+    request: pytest.FixtureRequest, name: str, source: bytes
+) -> None:
+    original = _target_path(request, name).read_bytes()
+    data, result = insert_sheets(_target_path(request, name), source)
+
+    before, after = _stored_bytes(original), _stored_bytes(data)
+    assert result.untouched_parts
+    for part in result.untouched_parts:
+        assert after[part] == before[part], part
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None  # every entry inflates to its CRC-32
+
+
+def test_an_entry_of_another_compression_method_is_deflated(tmp_path: Path, source: bytes) -> None:
+    parts = _parts(_book_with_sheets(["Data"]))
+    path = tmp_path / "lzma.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part, content in parts.items():
+            method = zipfile.ZIP_LZMA if part == "xl/worksheets/sheet1.xml" else None
+            zf.writestr(part, content, compress_type=method)
+
+    data, result = insert_sheets(path, source)
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        info = zf.getinfo("xl/worksheets/sheet1.xml")
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+        assert zf.read(info) == parts["xl/worksheets/sheet1.xml"]
+    assert "xl/worksheets/sheet1.xml" in result.untouched_parts
+
+
+def test_a_shared_string_the_source_does_not_define_is_refused(
+    source: bytes, wine_path: Path
+) -> None:
+    parts = _parts(source)
+    sheet = "xl/worksheets/sheet1.xml"
+    assert re.search(rb't="s"><v>\d+</v>', parts[sheet])
+    parts[sheet] = re.sub(rb't="s"><v>\d+</v>', b't="s"><v>99999</v>', parts[sheet], count=1)
+    broken = io.BytesIO()
+    with zipfile.ZipFile(broken, "w") as zf:
+        for name, content in parts.items():
+            zf.writestr(name, content)
+
+    with pytest.raises(XlsegError, match="undefined shared string 99999"):
+        insert_sheets(wine_path, broken.getvalue())
+
+
+def test_a_shared_string_cell_of_another_layout_is_refused(source: bytes, wine_path: Path) -> None:
+    parts = _parts(source)
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = re.sub(rb't="s"><v>', b't="s"><f>A1</f><v>', parts[sheet], count=1)
+    odd = io.BytesIO()
+    with zipfile.ZipFile(odd, "w") as zf:
+        for name, content in parts.items():
+            zf.writestr(name, content)
+
+    with pytest.raises(XlsegError, match="shared-string cell xlseg cannot convert"):
+        insert_sheets(wine_path, odd.getvalue())
+
+
 def test_same_input_gives_same_bytes(source: bytes, wine_path: Path) -> None:
     assert insert_sheets(wine_path, source)[0] == insert_sheets(wine_path, source)[0]
 

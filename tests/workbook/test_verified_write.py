@@ -92,3 +92,38 @@ def test_workbook_open_in_excel_is_refused(destination: Path) -> None:
 def test_closed_workbook_passes_the_lock_check(destination: Path) -> None:
     (destination.parent / "~$Other.xlsx").write_bytes(b"owner")
     check_not_open_in_excel(destination)  # another workbook's lock does not count
+
+
+def _with_part(data: bytes, name: str, content: bytes) -> bytes:
+    """``data`` with the content of its entry ``name`` replaced."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as old, zipfile.ZipFile(out, "w") as new:
+        for info in old.infolist():
+            new.writestr(info, content if info.filename == name else old.read(info))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"<worksheet><sheetData></worksheet>", "mismatched tag"),
+        (b'<x:worksheet xmlns="urn:a"><sheetData/></x:worksheet>', "unbound prefix"),
+        (b"<worksheet/><worksheet/>", "junk after document element"),
+    ],
+)
+def test_changed_part_that_is_not_well_formed_xml_is_refused(
+    destination: Path, content: bytes, problem: str
+) -> None:
+    before = destination.read_bytes()
+    data, result = insert_sheets(destination, _source())
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        new = [n for n in package.namelist() if n.startswith("xl/worksheets/sheet")]
+    added = [n for n in new if n not in result.untouched_parts]
+    assert len(added) == 1
+    broken = _with_part(data, added[0], content)
+
+    with pytest.raises(XlsegError, match=f"unreadable version.*{problem}.*left unchanged"):
+        write_verified(broken, destination, untouched_parts=result.untouched_parts)
+
+    assert destination.read_bytes() == before
+    assert _leftovers(destination.parent, {"WineKMC.xlsx"}) == []

@@ -287,6 +287,22 @@ def test_rendering_is_deterministic(report: Report) -> None:
     assert parts(render_xlsx(report)) == parts(render_xlsx(report))
 
 
+def test_uncompressed_rendering_holds_the_same_parts(report: Report) -> None:
+    def entries(data: bytes) -> dict[str, tuple[int, bytes]]:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            return {
+                i.filename: (i.compress_type, package.read(i))
+                for i in package.infolist()
+                if i.filename != "docProps/core.xml"
+            }
+
+    deflated, stored = entries(render_xlsx(report)), entries(render_xlsx(report, compress=False))
+    assert list(stored) == list(deflated)
+    assert {method for method, _ in deflated.values()} == {zipfile.ZIP_DEFLATED}
+    assert {method for method, _ in stored.values()} == {zipfile.ZIP_STORED}
+    assert {n: d for n, (_, d) in stored.items()} == {n: d for n, (_, d) in deflated.items()}
+
+
 def test_empty_table_still_renders_as_an_excel_table() -> None:
     table = TableBlock((0, 0), "xlseg_Empty", ("Rule", "K"), ())
     data = render_xlsx(Report((SheetSpec("xlseg Empty", (table,)),)))

@@ -133,8 +133,8 @@ def table_block(
     fixed = {renamed[c]: w for c, w in (widths or {}).items() if c in renamed}
     column_widths = []
     wrapped = []
-    for column, col in zip(columns, values, strict=True):
-        width = text_width([column, *(shown(v, formats.get(column)) for v in col)])
+    for i, (column, col) in enumerate(zip(columns, values, strict=True)):
+        width = text_width([column, *_widest_shown(frame.iloc[:, i], col, formats.get(column))])
         limit = fixed.get(column, max_width)
         if width > limit:
             wrapped.append(column)
@@ -171,10 +171,34 @@ def distinct_headers(headers: Sequence[str]) -> list[str]:
     return unique
 
 
+def _widest_shown(column: pd.Series, values: list[Value], number_format: str | None) -> list[str]:
+    """Texts of ``values`` as `shown`, among them the longest (the others may be left out).
+
+    A column's width must fit every cell, and a 100,000-row table must not
+    cost a formatted string per cell for it. With a fixed number format
+    the text of a number grows with its magnitude (rounding keeps the
+    order), the negative ones by their sign too: the longest is that of the
+    smallest negative or of the largest non-negative finite number (``-inf%``
+    is narrower than the default width). Text columns need no formatting.
+    """
+    numbers = column.dropna().to_numpy() if column.dtype.kind in "iuf" else None
+    if numbers is not None and numbers.dtype.kind in "iuf":  # numpy or nullable ints, floats
+        finite = numbers[np.isfinite(numbers)]
+        negative = np.signbit(finite)
+        extremes = [finite[negative].min()] if negative.any() else []
+        extremes += [finite[~negative].max()] if (~negative).any() else []
+        return [shown(plain(v), number_format) for v in extremes]
+    if all(type(v) is str for v in values):
+        return [max(values, key=len)] if values else []
+    return [shown(v, number_format) for v in values]
+
+
 def _column_values(column: pd.Series) -> list[Value]:
     """Plain Python values of a column: NA becomes None, numpy scalars become int/float/bool."""
     as_object = column.astype(object)
     values = as_object.where(column.notna(), None).tolist()
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return values  # already Python scalars: numpy's own conversion made them
     return [plain(v) for v in values]
 
 

@@ -97,7 +97,7 @@ def score_workbook(
             scored.report,
         )
         data, inserted = insert_sheets(
-            paths.target, render_xlsx(report), replace_names=[SCORES_SHEET]
+            paths.target, render_xlsx(report, compress=False), replace_names=[SCORES_SHEET]
         )
         replaces = paths.real_destination.exists()
         written = write_verified(

@@ -84,7 +84,7 @@ def run_workbook(
         if into is not None:
             sheet_names(paths.target)  # refuses a --into target that is no .xlsx/.xlsm package
         result = analyse_book(reader, options, progress=progress)
-        sheets = render_xlsx(build_report(result))
+        sheets = render_xlsx(build_report(result), compress=False)  # insertion compresses
         data, inserted = insert_sheets(paths.target, sheets)
         replaces = paths.real_destination.exists()
         written = write_verified(

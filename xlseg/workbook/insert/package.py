@@ -1,9 +1,10 @@
 """The zip package: its parts, relationships and content types, read and written.
 
 Parts are read from the zip when asked for, never all at once, and every part
-xlseg does not edit is streamed into the new package chunk by chunk (hashed
-and, for XML, checked on the way), in its original entry order and settings:
-memory stays near the size of the zip itself, whatever the parts inflate to.
+xlseg does not edit is inflated chunk by chunk (hashed and, for XML, checked
+on the way), then copied into the new package with its compressed bytes as
+they are, in its original entry order and settings: memory stays near the
+size of the zip itself, whatever the parts inflate to.
 
 Markup is found by namespace, not by prefix: the Open XML SDK writes
 ``<x:workbook xmlns:x=...>`` and openpyxl ``<ns0:Types ...>``, Strict Open XML
@@ -12,10 +13,12 @@ uses other namespace URIs altogether; all of them are the same package.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import posixpath
 import re
+import struct
 import zipfile
 import zlib
 from collections import Counter
@@ -57,6 +60,7 @@ _BINARY_WORKBOOK_CT = "application/vnd.ms-excel.sheet.binary.macroEnabled.main"
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")
 _ZIP_SIGNATURE = b"PK\x03\x04"
+_LOCAL_HEADER_SIZE = 30
 CONTENT_TYPES = "[Content_Types].xml"
 _ALREADY_COMPRESSED = {"png", "jpg", "jpeg", "gif", "emf", "wmf", "tif", "tiff"}
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -177,6 +181,7 @@ class Package:
             data = bytes(book)
         _refuse_signature(data, self.label)
         self.notes: list[str] = []
+        self._data = data
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             entries = [info for info in self._zip.infolist() if not info.is_dir()]
@@ -249,6 +254,22 @@ class Package:
     def open(self, info: zipfile.ZipInfo) -> io.BufferedIOBase:
         """A stream over one entry's inflated content."""
         return self._zip.open(info)
+
+    def compressed(self, info: zipfile.ZipInfo) -> bytes:
+        """The stored (compressed) bytes of one entry, as they are in the zip.
+
+        Raises
+        ------
+        XlsegError
+            If the entry's local header is not where the directory says.
+        """
+        start = info.header_offset
+        header = self._data[start : start + _LOCAL_HEADER_SIZE]
+        if len(header) < _LOCAL_HEADER_SIZE or not header.startswith(_ZIP_SIGNATURE):
+            raise XlsegError(f"{self.label}: part '{info.filename}' is damaged: {REPAIR}")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        start += _LOCAL_HEADER_SIZE + name_length + extra_length
+        return self._data[start : start + info.compress_size]
 
     def xml(self, name: str) -> ElementTree.Element:
         """A part parsed for reading values (namespace-aware, DTDs refused)."""
@@ -528,26 +549,65 @@ def content_types_xml(
 def _copy_entry(
     package: Package, info: zipfile.ZipInfo, out: zipfile.ZipFile, entry: zipfile.ZipInfo
 ) -> str:
-    """Stream one untouched part into ``out``; its sha256, its XML checked on the way."""
+    """Copy one untouched part into ``out``; its sha256, its XML checked on the way.
+
+    The part is inflated chunk by chunk (its CRC-32 checked at the end) to
+    hash and scan it; a stored or deflated entry is then written with its
+    compressed bytes as they are, which spares compressing it again (the
+    user's sheets are most of a large workbook). Other methods are recompressed.
+    """
     digest = hashlib.sha256()
     ctype = package.content_type(info.filename)
     scanner = (
         XmlScanner(info.filename, package.label) if is_xml_type(ctype, info.filename) else None
     )
+    copy_compressed = entry.compress_type == info.compress_type
     try:
-        with package.open(info) as stream, out.open(entry, "w") as sink:
+        with contextlib.ExitStack() as stack:
+            stream = stack.enter_context(package.open(info))
+            sink = None if copy_compressed else stack.enter_context(out.open(entry, "w"))
             while chunk := stream.read(CHUNK):
                 digest.update(chunk)
                 if scanner is not None:
                     scanner.feed(chunk)
-                sink.write(chunk)
+                if sink is not None:
+                    sink.write(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise XlsegError(
             f"{package.label}: part '{info.filename}' is damaged ({exc}): {REPAIR}"
         ) from exc
     if scanner is not None:
         scanner.feed(b"", final=True)
+    if copy_compressed:
+        entry.CRC, entry.file_size = info.CRC, info.file_size
+        _write_compressed(out, entry, package.compressed(info))
     return digest.hexdigest()
+
+
+def _write_compressed(out: zipfile.ZipFile, entry: zipfile.ZipInfo, data: bytes) -> None:
+    """Append an entry whose compressed bytes, CRC-32 and sizes are known.
+
+    :mod:`zipfile` has no public call for this. The steps are those of its
+    own ``ZipFile.mkdir`` (local header where the entries end, the entry
+    listed for the central directory), with the data after the header and
+    the defaults of ``ZipFile.open(..., "w")``, so that the bytes are those
+    `zipfile` would write; `tests/workbook/test_insert.py` reads every
+    copied entry back.
+    """
+    entry.compress_size = len(data)
+    # zipfile's own rule for a local header with zip64 sizes
+    zip64 = max(entry.file_size * 1.05, entry.compress_size) > zipfile.ZIP64_LIMIT
+    if not entry.external_attr:
+        entry.external_attr = 0o600 << 16  # what zipfile writes for an entry without
+    out.fp.seek(out.start_dir)
+    entry.header_offset = out.fp.tell()
+    out._writecheck(entry)
+    out._didModify = True
+    out.filelist.append(entry)
+    out.NameToInfo[entry.filename] = entry
+    out.fp.write(entry.FileHeader(zip64))
+    out.fp.write(data)
+    out.start_dir = out.fp.tell()
 
 
 def write_zip(
