@@ -1,12 +1,11 @@
-"""Writable folders for the caches of numba and matplotlib.
+"""Writable folders for numba's cache of compiled code.
 
-Both libraries write into the user's home (``~/.cache``, ``~/.config``) or
-beside the installed package by default. A system-wide install run by a
-service account whose home does not exist has neither, and numba then fails
-outright (``cannot cache function ...: no locator available``) while
-matplotlib warns on every run. xlseg picks the folder itself before importing
-them: the usual place if it is writable, else a per-user folder in the
-temporary directory.
+numba writes beside the installed package or into the user's home
+(``~/.cache``) by default. A system-wide install run by a service account
+whose home does not exist has neither, and numba then fails outright
+(``cannot cache function ...: no locator available``). xlseg picks the folder
+itself before importing it: the usual place if it is writable, else a
+per-user folder in the temporary directory.
 """
 
 from __future__ import annotations
