@@ -101,7 +101,8 @@ def test_winekmc_from_parquet_on_spark_matches_the_local_engine(spark, wine_path
     local = segment(wine.offers, wine.transactions, **SETTINGS)
     # WineKMC has no substantial structure (best silhouette 0.13): k-means has many optima
     # within 1 % of SSE, and pyspark.ml's KMeans takes no initial centres, so Spark's best
-    # k-means|| start need not be scikit-learn's partition. The agreement of the segments is
+    # k-means|| start need not be the local engine's partition (its 50 starts refined by
+    # Hartigan's transfers). The agreement of the segments is
     # asserted on planted data below; here SSE, the aggregation and the names.
     _compare(outcome.result, local, min_ari=None)
     assert outcome.output.is_file()
