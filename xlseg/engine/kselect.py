@@ -546,7 +546,7 @@ def _fit_data(
         return labels, sse, starts
     from sklearn.cluster import KMeans
 
-    rows = _sample_rows(n, LARGE_FROM, LARGE_FROM, LARGE_FROM, seed) if n > LARGE_FROM else None
+    rows = _sample_rows(n, None, LARGE_FROM, LARGE_FROM, seed)  # None up to LARGE_FROM
     for i, k in enumerate(ks, start=1):
         if rows is None:
             model = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X)
